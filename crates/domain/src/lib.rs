@@ -1,0 +1,30 @@
+//! The scheduling rules of voice-scheduler.
+//!
+//! This crate is the centre of the hexagon: validated value types
+//! ([`PersonName`], [`Email`], [`PhoneNumber`], [`TimeZoneId`], [`TimeRange`]),
+//! the [`Schedule`] of a calendar, the pure [`availability`] function, the
+//! [`Appointment`] model, the ports that adapters implement ([`ports`]) and the
+//! [`SchedulingService`] that uses them.
+//!
+//! It depends on no web framework, database driver or HTTP client, so other
+//! teams can reuse the rules alone.
+
+pub mod appointment;
+pub mod availability;
+pub mod calendar;
+pub mod person;
+pub mod ports;
+pub mod schedule;
+pub mod service;
+pub mod time;
+
+pub use appointment::{
+    Appointment, AppointmentId, AppointmentStatus, BookedBy, Channel, ConfirmationCode,
+    NewAppointment,
+};
+pub use availability::{SlotRejection, free_slots, nearest_slots};
+pub use calendar::{Calendar, CalendarId};
+pub use person::{Email, PersonName, PhoneNumber, PhoneRegion};
+pub use schedule::{LocalRange, Schedule, ScheduleError, WeeklyHours};
+pub use service::SchedulingService;
+pub use time::{TimeRange, TimeZoneId};

@@ -1,0 +1,584 @@
+//! The scheduling service: every operation a caller or a staff member can
+//! ask for, each with its own error enum.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
+
+use crate::appointment::{Appointment, AppointmentId, BookedBy, ConfirmationCode, NewAppointment};
+use crate::availability::{
+    SlotRejection, check_slot, free_slots, last_bookable_date, nearest_slots,
+};
+use crate::calendar::Calendar;
+use crate::person::{Email, PersonName, PhoneNumber};
+use crate::ports::{
+    AppointmentRepository, BookOutcome, CalendarGateway, Clock, GatewayError, StoreBookError,
+    StoreCancelError, StoreRescheduleError,
+};
+use crate::schedule::ScheduleError;
+use crate::time::{TimeRange, TimeZoneId};
+
+/// How many alternatives a refusal offers.
+pub const ALTERNATIVES: usize = 3;
+/// How many days ahead alternatives are searched for when the asked day is full.
+const ALTERNATIVE_SEARCH_DAYS: u64 = 14;
+
+/// The free slots of one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayAvailability {
+    pub date: NaiveDate,
+    pub duration: Duration,
+    pub slots: Vec<TimeRange>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AvailabilityError {
+    #[error("the date is in the past (today is {today})")]
+    DateInPast { today: NaiveDate },
+    #[error("the date is past the booking horizon (last bookable date {last_date})")]
+    BeyondHorizon { last_date: NaiveDate },
+    #[error(transparent)]
+    BadDuration(ScheduleError),
+    #[error("the calendar cannot be checked right now: {0}")]
+    CalendarUnavailable(String),
+    #[error(transparent)]
+    Unknown(anyhow::Error),
+}
+
+/// A booking asked for by a caller or a staff member.
+#[derive(Debug, Clone)]
+pub struct BookRequest {
+    pub name: PersonName,
+    pub phone: PhoneNumber,
+    pub email: Option<Email>,
+    pub purpose: Option<String>,
+    pub start: DateTime<Utc>,
+    /// Minutes; the schedule's default when `None`.
+    pub duration_minutes: Option<i64>,
+    /// The zone the caller spoke in (kept with the appointment).
+    pub time_zone: TimeZoneId,
+    pub booked_by: BookedBy,
+    pub idempotency_key: Option<String>,
+}
+
+/// Whether a booking is new or was already held by this caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookStatus {
+    Booked,
+    AlreadyBooked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub appointment: Appointment,
+    pub status: BookStatus,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    #[error("the time cannot be booked: {reason:?}")]
+    Unavailable {
+        reason: SlotRejection,
+        alternatives: Vec<TimeRange>,
+    },
+    #[error(transparent)]
+    BadDuration(ScheduleError),
+    #[error("the idempotency key was already used for a different booking")]
+    IdempotencyConflict,
+    #[error("the calendar cannot be checked right now: {0}")]
+    CalendarUnavailable(String),
+    #[error(transparent)]
+    Unknown(anyhow::Error),
+}
+
+/// How a caller points at one of their appointments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppointmentRef {
+    Code(ConfirmationCode),
+    PhoneOn {
+        phone: PhoneNumber,
+        date: NaiveDate,
+        time: Option<NaiveTime>,
+    },
+    Id(AppointmentId),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    #[error(transparent)]
+    Unknown(anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("no matching appointment")]
+    NotFound,
+    #[error("more than one appointment matches")]
+    Ambiguous(Vec<Appointment>),
+    #[error("the appointment was already cancelled")]
+    AlreadyCancelled(Box<Appointment>),
+    #[error("the appointment has already started")]
+    AlreadyPast(Box<Appointment>),
+    #[error(transparent)]
+    Unknown(anyhow::Error),
+}
+
+/// A moved appointment and the time it held before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rescheduled {
+    pub previous: TimeRange,
+    pub appointment: Appointment,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RescheduleError {
+    #[error("no matching appointment")]
+    NotFound,
+    #[error("more than one appointment matches")]
+    Ambiguous(Vec<Appointment>),
+    #[error("the appointment is cancelled")]
+    Cancelled(Box<Appointment>),
+    #[error("the appointment has already started")]
+    AlreadyPast(Box<Appointment>),
+    #[error("the new time cannot be booked: {reason:?}")]
+    Unavailable {
+        reason: SlotRejection,
+        alternatives: Vec<TimeRange>,
+    },
+    #[error("the calendar cannot be checked right now: {0}")]
+    CalendarUnavailable(String),
+    #[error(transparent)]
+    Unknown(anyhow::Error),
+}
+
+enum LocateError {
+    NotFound,
+    Ambiguous(Vec<Appointment>),
+    Unknown(anyhow::Error),
+}
+
+enum BusyError {
+    Unavailable(String),
+    Unknown(anyhow::Error),
+}
+
+/// The scheduling rules applied to a repository, a calendar gateway and a clock.
+#[derive(Clone)]
+pub struct SchedulingService {
+    repo: Arc<dyn AppointmentRepository>,
+    gateway: Arc<dyn CalendarGateway>,
+    clock: Arc<dyn Clock>,
+}
+
+impl SchedulingService {
+    pub fn new(
+        repo: Arc<dyn AppointmentRepository>,
+        gateway: Arc<dyn CalendarGateway>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            repo,
+            gateway,
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The free slots of `date` for an appointment of `duration_minutes`
+    /// (the schedule's default when `None`).
+    pub async fn availability(
+        &self,
+        calendar: &Calendar,
+        date: NaiveDate,
+        duration_minutes: Option<i64>,
+    ) -> Result<DayAvailability, AvailabilityError> {
+        let schedule = &calendar.schedule;
+        let duration = match duration_minutes {
+            Some(m) => schedule
+                .check_duration(m)
+                .map_err(AvailabilityError::BadDuration)?,
+            None => schedule.default_duration(),
+        };
+        let now = self.now();
+        let today = schedule.time_zone().date_of(now);
+        if date < today {
+            return Err(AvailabilityError::DateInPast { today });
+        }
+        let last_date = last_bookable_date(schedule, now);
+        if date > last_date {
+            return Err(AvailabilityError::BeyondHorizon { last_date });
+        }
+        let busy = self.busy_on(calendar, date).await.map_err(|e| match e {
+            BusyError::Unavailable(m) => AvailabilityError::CalendarUnavailable(m),
+            BusyError::Unknown(e) => AvailabilityError::Unknown(e),
+        })?;
+        Ok(DayAvailability {
+            date,
+            duration,
+            slots: free_slots(schedule, &busy, now, date, duration),
+        })
+    }
+
+    /// Books `request` if its time is free and within the rules.
+    pub async fn book(
+        &self,
+        calendar: &Calendar,
+        request: BookRequest,
+    ) -> Result<Booking, BookError> {
+        let schedule = &calendar.schedule;
+        let duration = match request.duration_minutes {
+            Some(m) => schedule.check_duration(m).map_err(BookError::BadDuration)?,
+            None => schedule.default_duration(),
+        };
+        let range = TimeRange::starting_at(request.start, duration)
+            .map_err(|e| BookError::Unknown(anyhow::anyhow!(e)))?;
+        let now = self.now();
+        let new = NewAppointment {
+            id: AppointmentId::new(),
+            calendar_id: calendar.id,
+            range,
+            time_zone: request.time_zone,
+            customer_name: request.name,
+            customer_phone: request.phone,
+            customer_email: request.email,
+            purpose: request.purpose,
+            booked_by: request.booked_by,
+            idempotency_key: request.idempotency_key,
+            created_at: now,
+        };
+        // A replay returns the first outcome, even if the rules would now say otherwise.
+        if let Some(key) = &new.idempotency_key {
+            let existing = self
+                .repo
+                .find_by_idempotency_key(calendar.id, key)
+                .await
+                .map_err(BookError::Unknown)?;
+            if let Some(existing) = existing {
+                return if existing.is_same_request(&new) {
+                    Ok(Booking {
+                        appointment: existing,
+                        status: BookStatus::Booked,
+                    })
+                } else {
+                    Err(BookError::IdempotencyConflict)
+                };
+            }
+        }
+        let external = self
+            .external_busy(calendar, range)
+            .await
+            .map_err(|e| match e {
+                BusyError::Unavailable(m) => BookError::CalendarUnavailable(m),
+                BusyError::Unknown(e) => BookError::Unknown(e),
+            })?;
+        if let Err(reason) = check_slot(schedule, &external, now, range) {
+            return Err(self.unavailable(calendar, range, reason).await);
+        }
+        match self.repo.book(new, schedule.buffer()).await {
+            Ok(BookOutcome::Created(appointment)) => {
+                self.mirror(&appointment).await;
+                Ok(Booking {
+                    appointment,
+                    status: BookStatus::Booked,
+                })
+            }
+            Ok(BookOutcome::Replayed(appointment)) => Ok(Booking {
+                appointment,
+                status: BookStatus::Booked,
+            }),
+            Ok(BookOutcome::AlreadyBooked(appointment)) => Ok(Booking {
+                appointment,
+                status: BookStatus::AlreadyBooked,
+            }),
+            Err(StoreBookError::SlotTaken) => Err(self
+                .unavailable(calendar, range, SlotRejection::Taken)
+                .await),
+            Err(StoreBookError::IdempotencyConflict(_)) => Err(BookError::IdempotencyConflict),
+            Err(StoreBookError::Unknown(e)) => Err(BookError::Unknown(e)),
+        }
+    }
+
+    /// The caller's upcoming (not yet ended) active appointments.
+    pub async fn upcoming(
+        &self,
+        calendar: &Calendar,
+        phone: &PhoneNumber,
+    ) -> Result<Vec<Appointment>, FindError> {
+        self.repo
+            .find_by_phone(calendar.id, phone, self.now())
+            .await
+            .map_err(FindError::Unknown)
+    }
+
+    /// Cancels the appointment `which` points at.
+    pub async fn cancel(
+        &self,
+        calendar: &Calendar,
+        which: &AppointmentRef,
+        reason: Option<String>,
+    ) -> Result<Appointment, CancelError> {
+        let appointment = self.locate(calendar, which).await.map_err(|e| match e {
+            LocateError::NotFound => CancelError::NotFound,
+            LocateError::Ambiguous(list) => CancelError::Ambiguous(list),
+            LocateError::Unknown(e) => CancelError::Unknown(e),
+        })?;
+        if !appointment.is_active() {
+            return Err(CancelError::AlreadyCancelled(Box::new(appointment)));
+        }
+        let now = self.now();
+        if appointment.range().start() <= now {
+            return Err(CancelError::AlreadyPast(Box::new(appointment)));
+        }
+        let cancelled = self
+            .repo
+            .cancel(calendar.id, appointment.id(), reason, now)
+            .await
+            .map_err(|e| match e {
+                StoreCancelError::NotFound => CancelError::NotFound,
+                StoreCancelError::AlreadyCancelled(a) => CancelError::AlreadyCancelled(a),
+                StoreCancelError::Unknown(e) => CancelError::Unknown(e),
+            })?;
+        if let Err(e) = self.gateway.delete_event(&cancelled).await {
+            warn_mirror_failed("delete_event", &cancelled, &e);
+        }
+        Ok(cancelled)
+    }
+
+    /// Moves the appointment `which` points at to `new_start`, keeping its length.
+    pub async fn reschedule(
+        &self,
+        calendar: &Calendar,
+        which: &AppointmentRef,
+        new_start: DateTime<Utc>,
+    ) -> Result<Rescheduled, RescheduleError> {
+        let appointment = self.locate(calendar, which).await.map_err(|e| match e {
+            LocateError::NotFound => RescheduleError::NotFound,
+            LocateError::Ambiguous(list) => RescheduleError::Ambiguous(list),
+            LocateError::Unknown(e) => RescheduleError::Unknown(e),
+        })?;
+        if !appointment.is_active() {
+            return Err(RescheduleError::Cancelled(Box::new(appointment)));
+        }
+        let now = self.now();
+        if appointment.range().start() <= now {
+            return Err(RescheduleError::AlreadyPast(Box::new(appointment)));
+        }
+        let previous = appointment.range();
+        let range = TimeRange::starting_at(new_start, previous.duration())
+            .map_err(|e| RescheduleError::Unknown(anyhow::anyhow!(e)))?;
+        if range == previous {
+            return Ok(Rescheduled {
+                previous,
+                appointment,
+            });
+        }
+        let schedule = &calendar.schedule;
+        let external = self
+            .external_busy(calendar, range)
+            .await
+            .map_err(|e| match e {
+                BusyError::Unavailable(m) => RescheduleError::CalendarUnavailable(m),
+                BusyError::Unknown(e) => RescheduleError::Unknown(e),
+            })?;
+        let to_unavailable = |e: BookError| match e {
+            BookError::Unavailable {
+                reason,
+                alternatives,
+            } => RescheduleError::Unavailable {
+                reason,
+                alternatives,
+            },
+            BookError::CalendarUnavailable(m) => RescheduleError::CalendarUnavailable(m),
+            other => RescheduleError::Unknown(anyhow::anyhow!(other.to_string())),
+        };
+        if let Err(reason) = check_slot(schedule, &external, now, range) {
+            return Err(to_unavailable(
+                self.unavailable(calendar, range, reason).await,
+            ));
+        }
+        let moved = self
+            .repo
+            .reschedule(calendar.id, appointment.id(), range, schedule.buffer(), now)
+            .await;
+        match moved {
+            Ok(appointment) => {
+                self.mirror(&appointment).await;
+                Ok(Rescheduled {
+                    previous,
+                    appointment,
+                })
+            }
+            Err(StoreRescheduleError::SlotTaken) => Err(to_unavailable(
+                self.unavailable(calendar, range, SlotRejection::Taken)
+                    .await,
+            )),
+            Err(StoreRescheduleError::NotFound) => Err(RescheduleError::NotFound),
+            Err(StoreRescheduleError::Cancelled(a)) => Err(RescheduleError::Cancelled(a)),
+            Err(StoreRescheduleError::Unknown(e)) => Err(RescheduleError::Unknown(e)),
+        }
+    }
+
+    /// Free slots near `near`: on its day if any, else on the next days that
+    /// have some. Never fails: an error yields no alternatives.
+    pub async fn alternatives(
+        &self,
+        calendar: &Calendar,
+        near: DateTime<Utc>,
+        duration: Duration,
+    ) -> Vec<TimeRange> {
+        let schedule = &calendar.schedule;
+        let tz = schedule.time_zone();
+        let now = self.now();
+        let today = tz.date_of(now);
+        let last = last_bookable_date(schedule, now);
+        let asked = tz.date_of(near);
+        let mut date = asked.clamp(today, last);
+        let target = if asked == date {
+            near
+        } else {
+            tz.start_of_day(date)
+        };
+        for _ in 0..ALTERNATIVE_SEARCH_DAYS {
+            if date > last {
+                break;
+            }
+            if let Ok(busy) = self.busy_on(calendar, date).await {
+                let slots = free_slots(schedule, &busy, now, date, duration);
+                if !slots.is_empty() {
+                    let pick_near = if tz.date_of(target) == date {
+                        target
+                    } else {
+                        tz.start_of_day(date)
+                    };
+                    return nearest_slots(&slots, pick_near, ALTERNATIVES);
+                }
+            } else {
+                return Vec::new();
+            }
+            date = match date.checked_add_days(Days::new(1)) {
+                Some(d) => d,
+                None => break,
+            };
+        }
+        Vec::new()
+    }
+
+    async fn unavailable(
+        &self,
+        calendar: &Calendar,
+        range: TimeRange,
+        reason: SlotRejection,
+    ) -> BookError {
+        let alternatives = self
+            .alternatives(calendar, range.start(), range.duration())
+            .await;
+        BookError::Unavailable {
+            reason,
+            alternatives,
+        }
+    }
+
+    async fn locate(
+        &self,
+        calendar: &Calendar,
+        which: &AppointmentRef,
+    ) -> Result<Appointment, LocateError> {
+        match which {
+            AppointmentRef::Code(code) => self
+                .repo
+                .find_by_code(calendar.id, code)
+                .await
+                .map_err(LocateError::Unknown)?
+                .ok_or(LocateError::NotFound),
+            AppointmentRef::Id(id) => self
+                .repo
+                .get(calendar.id, *id)
+                .await
+                .map_err(LocateError::Unknown)?
+                .ok_or(LocateError::NotFound),
+            AppointmentRef::PhoneOn { phone, date, time } => {
+                let tz = calendar.schedule.time_zone();
+                let from = tz.start_of_day(*date);
+                let found = self
+                    .repo
+                    .find_by_phone(calendar.id, phone, from)
+                    .await
+                    .map_err(LocateError::Unknown)?;
+                let mut matching: Vec<Appointment> = found
+                    .into_iter()
+                    .filter(|a| {
+                        let local = a.range().start().with_timezone(&tz.tz());
+                        local.date_naive() == *date && time.is_none_or(|t| local.time() == t)
+                    })
+                    .collect();
+                match matching.len() {
+                    0 => Err(LocateError::NotFound),
+                    1 => Ok(matching.remove(0)),
+                    _ => Err(LocateError::Ambiguous(matching)),
+                }
+            }
+        }
+    }
+
+    /// Our appointments and the external calendar's busy times around `date`.
+    async fn busy_on(
+        &self,
+        calendar: &Calendar,
+        date: NaiveDate,
+    ) -> Result<Vec<TimeRange>, BusyError> {
+        let tz = calendar.schedule.time_zone();
+        let margin = calendar.schedule.buffer() + Duration::hours(12);
+        let start = tz.start_of_day(date) - margin;
+        let end = tz.start_of_day(date.succ_opt().unwrap_or(date)) + margin;
+        let window =
+            TimeRange::new(start, end).map_err(|e| BusyError::Unknown(anyhow::anyhow!(e)))?;
+        let mut busy = self
+            .repo
+            .busy(calendar.id, window)
+            .await
+            .map_err(BusyError::Unknown)?;
+        busy.extend(self.gateway_busy(calendar, window).await?);
+        busy.sort();
+        Ok(busy)
+    }
+
+    /// The external calendar's busy times around `range`.
+    async fn external_busy(
+        &self,
+        calendar: &Calendar,
+        range: TimeRange,
+    ) -> Result<Vec<TimeRange>, BusyError> {
+        let margin = calendar.schedule.buffer() + Duration::minutes(1);
+        let window = TimeRange::new(range.start() - margin, range.end() + margin)
+            .map_err(|e| BusyError::Unknown(anyhow::anyhow!(e)))?;
+        self.gateway_busy(calendar, window).await
+    }
+
+    async fn gateway_busy(
+        &self,
+        calendar: &Calendar,
+        window: TimeRange,
+    ) -> Result<Vec<TimeRange>, BusyError> {
+        self.gateway
+            .busy(calendar, window)
+            .await
+            .map_err(|e| match e {
+                GatewayError::Unavailable(m) => BusyError::Unavailable(m),
+                GatewayError::Unknown(e) => BusyError::Unknown(e),
+            })
+    }
+
+    async fn mirror(&self, appointment: &Appointment) {
+        if let Err(e) = self.gateway.upsert_event(appointment).await {
+            warn_mirror_failed("upsert_event", appointment, &e);
+        }
+    }
+}
+
+/// Mirroring failures are logged; the booking itself stands.
+fn warn_mirror_failed(what: &str, appointment: &Appointment, error: &GatewayError) {
+    tracing::warn!(appointment_id = %appointment.id(), error = %error, "calendar gateway {what} failed");
+}
