@@ -187,15 +187,18 @@ impl SchedulingService {
         self.clock.now()
     }
 
-    /// The free slots of `date` for an appointment of `duration_minutes`
-    /// (the schedule's default when `None`).
+    /// The free slots of `date` as a day in `zone` (the caller's zone, or the
+    /// calendar's), for an appointment of `duration_minutes` (the schedule's
+    /// default when `None`).
     pub async fn availability(
         &self,
         calendar: &Calendar,
         date: NaiveDate,
+        zone: TimeZoneId,
         duration_minutes: Option<i64>,
     ) -> Result<DayAvailability, AvailabilityError> {
         let schedule = &calendar.schedule;
+        let tz = schedule.time_zone();
         let duration = match duration_minutes {
             Some(m) => schedule
                 .check_duration(m)
@@ -203,22 +206,43 @@ impl SchedulingService {
             None => schedule.default_duration(),
         };
         let now = self.now();
-        let today = schedule.time_zone().date_of(now);
+        let today = zone.date_of(now);
         if date < today {
             return Err(AvailabilityError::DateInPast { today });
         }
+        let day_start = zone.start_of_day(date);
+        let day_end = zone.start_of_day(date.succ_opt().unwrap_or(date));
         let last_date = last_bookable_date(schedule, now);
-        if date > last_date {
+        if tz.date_of(day_start) > last_date {
             return Err(AvailabilityError::BeyondHorizon { last_date });
         }
-        let busy = self.busy_on(calendar, date).await.map_err(|e| match e {
-            BusyError::Unavailable(m) => AvailabilityError::CalendarUnavailable(m),
-            BusyError::Unknown(e) => AvailabilityError::Unknown(e),
-        })?;
+        // The caller's day may straddle two of the calendar's days.
+        let mut slots = Vec::new();
+        let mut cal_date = tz.date_of(day_start);
+        let last_cal_date = tz.date_of(day_end - Duration::seconds(1));
+        while cal_date <= last_cal_date {
+            if cal_date >= tz.date_of(now) && cal_date <= last_date {
+                let busy = self.busy_on(calendar, cal_date).await.map_err(|e| match e {
+                    BusyError::Unavailable(m) => AvailabilityError::CalendarUnavailable(m),
+                    BusyError::Unknown(e) => AvailabilityError::Unknown(e),
+                })?;
+                slots.extend(
+                    free_slots(schedule, &busy, now, cal_date, duration)
+                        .into_iter()
+                        .filter(|s| zone.date_of(s.start()) == date),
+                );
+            }
+            cal_date = match cal_date.succ_opt() {
+                Some(d) => d,
+                None => break,
+            };
+        }
+        slots.sort();
+        slots.dedup();
         Ok(DayAvailability {
             date,
             duration,
-            slots: free_slots(schedule, &busy, now, date, duration),
+            slots,
         })
     }
 

@@ -1,0 +1,797 @@
+//! Runs VAPI tool calls against the scheduling service.
+//!
+//! Tools (names and arguments are a contract with the assistants that call
+//! them): `check_availability`, `book_appointment`, `find_appointments`,
+//! `cancel_appointment`, `reschedule_appointment`. Each call yields exactly
+//! one [`ToolResult`]: a sentence to speak plus `metadata` with the
+//! structured outcome.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use voice_scheduler_domain::availability::SlotRejection;
+use voice_scheduler_domain::ports::{ReplayStore, StoredReply};
+use voice_scheduler_domain::service::{
+    AppointmentRef, AvailabilityError, BookError, BookRequest, BookStatus, CancelError,
+    RescheduleError,
+};
+use voice_scheduler_domain::{
+    Appointment, BookedBy, Calendar, Channel, ConfirmationCode, Email, PersonName, PhoneNumber,
+    PhoneRegion, SchedulingService, TimeRange, TimeZoneId, nearest_slots,
+};
+
+use crate::args::{self, ArgProblem, Args, TimeInput, WhenProblem, describe};
+use crate::speech;
+use crate::wire::{CallContext, ToolCall, ToolResult};
+
+/// The tools this server answers.
+pub const TOOL_NAMES: [&str; 5] = [
+    "check_availability",
+    "book_appointment",
+    "find_appointments",
+    "cancel_appointment",
+    "reschedule_appointment",
+];
+
+/// The replay scope of tool calls in the [`ReplayStore`].
+const REPLAY_SCOPE: &str = "vapi-tool-call";
+
+/// Settings of the tool runner.
+#[derive(Debug, Clone)]
+pub struct ToolSettings {
+    /// The region national phone numbers are read in.
+    pub phone_region: PhoneRegion,
+    /// How many slots a spoken answer lists at most.
+    pub spoken_slots: usize,
+}
+
+impl Default for ToolSettings {
+    fn default() -> Self {
+        Self {
+            phone_region: PhoneRegion::default(),
+            spoken_slots: 5,
+        }
+    }
+}
+
+/// Runs tool calls; cheap to clone.
+#[derive(Clone)]
+pub struct ToolRunner {
+    service: SchedulingService,
+    replies: Arc<dyn ReplayStore>,
+    settings: ToolSettings,
+}
+
+/// An answer, and whether it may be replayed to a retry of the same call
+/// (business outcomes may; passing failures must not).
+struct Answer {
+    result: ToolResult,
+    replayable: bool,
+}
+
+impl Answer {
+    fn ok(call: &ToolCall, text: impl Into<String>, metadata: Value) -> Self {
+        Self {
+            result: ToolResult::ok(call, text, metadata),
+            replayable: true,
+        }
+    }
+    fn refuse(call: &ToolCall, text: impl Into<String>, metadata: Value) -> Self {
+        Self {
+            result: ToolResult::err(call, text, metadata),
+            replayable: true,
+        }
+    }
+    fn transient(call: &ToolCall, text: impl Into<String>, metadata: Value) -> Self {
+        Self {
+            result: ToolResult::err(call, text, metadata),
+            replayable: false,
+        }
+    }
+}
+
+const SYSTEM_TROUBLE: &str = "The booking system had a problem and could not finish this request. Apologize, and offer to try again in a moment or to take a message.";
+const CALENDAR_TROUBLE: &str = "The calendar cannot be checked right now, so no time can be confirmed. Apologize, and offer to try again in a moment or to take a message.";
+
+impl ToolRunner {
+    pub fn new(
+        service: SchedulingService,
+        replies: Arc<dyn ReplayStore>,
+        settings: ToolSettings,
+    ) -> Self {
+        Self {
+            service,
+            replies,
+            settings,
+        }
+    }
+
+    /// Answers one tool call. Never fails: every problem becomes an `error`
+    /// sentence for the assistant.
+    pub async fn run(&self, calendar: &Calendar, call: &ToolCall, context: &CallContext) -> ToolResult {
+        let arguments = match &call.arguments {
+            Ok(map) => map,
+            Err(problem) => {
+                return ToolResult::err(
+                    call,
+                    format!("The arguments of {} could not be read: {problem}. Call the tool again with the arguments as a JSON object.", display_name(call)),
+                    json!({"status": "invalid_arguments"}),
+                );
+            }
+        };
+        let mutating = matches!(
+            call.name.as_str(),
+            "book_appointment" | "cancel_appointment" | "reschedule_appointment"
+        );
+        if !mutating {
+            return self.execute(calendar, call, arguments, context).await.result;
+        }
+        // A retried tool call (same toolCallId) gets the first answer again.
+        let fingerprint = fingerprint(call, arguments);
+        if !call.id.is_empty() {
+            match self.replies.get(REPLAY_SCOPE, &call.id).await {
+                Ok(Some(stored)) => return self.replayed(call, &fingerprint, stored),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(error = ?error, tool_call_id = %call.id, "reading the replay store failed");
+                    return ToolResult::err(call, SYSTEM_TROUBLE, json!({"status": "error"}));
+                }
+            }
+        }
+        let answer = self.execute(calendar, call, arguments, context).await;
+        if call.id.is_empty() || !answer.replayable {
+            return answer.result;
+        }
+        let body = match serde_json::to_string(&answer.result) {
+            Ok(body) => body,
+            Err(_) => return answer.result,
+        };
+        let stored = self
+            .replies
+            .put(
+                REPLAY_SCOPE,
+                &call.id,
+                StoredReply {
+                    fingerprint: fingerprint.clone(),
+                    body,
+                },
+            )
+            .await;
+        match stored {
+            Ok(stored) => self.replayed(call, &fingerprint, stored),
+            Err(error) => {
+                // The outcome itself is durable; only the replay record is missing.
+                tracing::warn!(error = ?error, tool_call_id = %call.id, "storing the tool reply failed");
+                answer.result
+            }
+        }
+    }
+
+    fn replayed(&self, call: &ToolCall, fingerprint: &str, stored: StoredReply) -> ToolResult {
+        if stored.fingerprint != fingerprint {
+            return ToolResult::err(
+                call,
+                "This tool call id was already used with different arguments, so nothing was changed. Call the tool again as a new call.",
+                json!({"status": "idempotency_conflict"}),
+            );
+        }
+        match serde_json::from_str::<ToolResult>(&stored.body) {
+            Ok(mut result) => {
+                result.tool_call_id = call.id.clone();
+                result
+            }
+            Err(_) => ToolResult::err(call, SYSTEM_TROUBLE, json!({"status": "error"})),
+        }
+    }
+
+    async fn execute(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        arguments: &Map<String, Value>,
+        context: &CallContext,
+    ) -> Answer {
+        let args = Args(arguments);
+        match call.name.as_str() {
+            "check_availability" => self.check_availability(calendar, call, args).await,
+            "book_appointment" => self.book(calendar, call, args, context).await,
+            "find_appointments" => self.find(calendar, call, args, context).await,
+            "cancel_appointment" => self.cancel(calendar, call, args, context).await,
+            "reschedule_appointment" => self.reschedule(calendar, call, args, context).await,
+            _ => Answer::refuse(
+                call,
+                format!(
+                    "There is no tool named {}. The available tools are {}.",
+                    display_name(call),
+                    speech::list(&TOOL_NAMES.map(String::from))
+                ),
+                json!({"status": "unknown_tool"}),
+            ),
+        }
+    }
+
+    async fn check_availability(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>) -> Answer {
+        let mut problems = Vec::new();
+        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
+            .unwrap_or(calendar.schedule.time_zone());
+        let duration = keep(&mut problems, args.integer("duration_minutes", "a whole number of minutes such as 30")).flatten();
+        let date = keep(&mut problems, args.date("date")).flatten();
+        let preferred = keep(&mut problems, args.time("time")).flatten();
+        let date = match (date, preferred) {
+            (Some(d), _) => Some(d),
+            (None, Some(TimeInput::Local(l))) => Some(l.date()),
+            (None, Some(TimeInput::Exact(e))) => Some(zone.date_of(e.with_timezone(&chrono::Utc))),
+            _ => None,
+        };
+        let Some(date) = date else {
+            problems.push(ArgProblem::missing("date", args::DATE_EXPECTED));
+            return invalid(call, &problems);
+        };
+        if !problems.is_empty() {
+            return invalid(call, &problems);
+        }
+        let day = match self.service.availability(calendar, date, zone, duration).await {
+            Ok(day) => day,
+            Err(AvailabilityError::DateInPast { today }) => return date_in_past(call, date, today),
+            Err(AvailabilityError::BeyondHorizon { last_date }) => {
+                return Answer::refuse(
+                    call,
+                    format!(
+                        "{} is too far ahead: bookings can be made up to {}. Ask the caller for an earlier date.",
+                        speech::date(date),
+                        speech::date(last_date)
+                    ),
+                    json!({"status": "beyond_horizon", "date": date.to_string(), "last_date": last_date.to_string()}),
+                );
+            }
+            Err(AvailabilityError::BadDuration(e)) => {
+                return invalid(call, &[ArgProblem { field: "duration_minutes", message: e.to_string() }]);
+            }
+            Err(AvailabilityError::CalendarUnavailable(m)) => {
+                tracing::warn!(reason = %m, "calendar unavailable for availability");
+                return Answer::transient(call, CALENDAR_TROUBLE, json!({"status": "calendar_unavailable"}));
+            }
+            Err(AvailabilityError::Unknown(e)) => return trouble(call, e),
+        };
+        let slots_json: Vec<Value> = day.slots.iter().map(|s| speech::slot_json(s, zone)).collect();
+        let duration_minutes = day.duration.num_minutes();
+        if day.slots.is_empty() {
+            let near = zone.start_of_day(date);
+            let alternatives = self.service.alternatives(calendar, near, day.duration).await;
+            let next = if alternatives.is_empty() {
+                "There are no free times in the following days either.".to_owned()
+            } else {
+                format!("The next free times are {}.", speech::slot_times(&alternatives, zone))
+            };
+            return Answer::ok(
+                call,
+                format!("There are no free times on {}. {next} Ask the caller which time suits them.", speech::date(date)),
+                json!({
+                    "status": "unavailable",
+                    "date": date.to_string(),
+                    "timezone": zone.name(),
+                    "duration_minutes": duration_minutes,
+                    "slots": slots_json,
+                    "alternatives": alternatives.iter().map(|s| speech::slot_json(s, zone)).collect::<Vec<_>>(),
+                }),
+            );
+        }
+        let n = self.settings.spoken_slots.max(1);
+        let text = match preferred {
+            Some(TimeInput::Clock(_) | TimeInput::Local(_) | TimeInput::Exact(_)) => {
+                let target = match args::resolve_instant(Some(date), preferred, zone, "date", "time") {
+                    Ok(at) => at,
+                    Err(_) => zone.start_of_day(date),
+                };
+                let exact = day.slots.iter().any(|s| s.start() == target);
+                let near = nearest_slots(&day.slots, target, n);
+                if exact {
+                    format!(
+                        "{} on {} is free. Other free times nearby are {}. Ask the caller which time they want.",
+                        speech::clock(target, zone),
+                        speech::date(date),
+                        speech::list(&near.iter().filter(|s| s.start() != target).map(|s| speech::clock(s.start(), zone)).collect::<Vec<_>>())
+                    )
+                } else {
+                    format!(
+                        "{} is not free. The closest free times are {} ({}). Ask the caller which time they want.",
+                        speech::clock(target, zone),
+                        speech::slot_times(&near, zone),
+                        speech::zone_name(target, zone)
+                    )
+                }
+            }
+            None => {
+                let picked = speech::spread(&day.slots, n);
+                let first = day.slots.first().map(TimeRange::start).unwrap_or(near_noon(zone, date));
+                let last = day.slots.last().map(TimeRange::start).unwrap_or(first);
+                if day.slots.len() <= n {
+                    format!(
+                        "The free times on {} are {} ({}). Ask the caller which time they want.",
+                        speech::date(date),
+                        speech::list(&picked.iter().map(|s| speech::clock(s.start(), zone)).collect::<Vec<_>>()),
+                        speech::zone_name(first, zone)
+                    )
+                } else {
+                    format!(
+                        "On {} there are {} free times between {} and {} {}, for example {}. Ask the caller which time suits them.",
+                        speech::date(date),
+                        day.slots.len(),
+                        speech::clock(first, zone),
+                        speech::clock(last, zone),
+                        speech::zone_name(first, zone),
+                        speech::list(&picked.iter().map(|s| speech::clock(s.start(), zone)).collect::<Vec<_>>())
+                    )
+                }
+            }
+        };
+        Answer::ok(
+            call,
+            text,
+            json!({
+                "status": "available",
+                "date": date.to_string(),
+                "timezone": zone.name(),
+                "duration_minutes": duration_minutes,
+                "slots": slots_json,
+            }),
+        )
+    }
+
+    async fn book(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>, context: &CallContext) -> Answer {
+        let mut problems = Vec::new();
+        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
+            .unwrap_or(calendar.schedule.time_zone());
+        let name = match args.text("name") {
+            None => {
+                problems.push(ArgProblem::missing("name", "the caller's full name"));
+                None
+            }
+            Some(raw) => keep(
+                &mut problems,
+                PersonName::parse(&raw).map_err(|e| ArgProblem { field: "name", message: format!("name: {e}") }),
+            ),
+        };
+        let phone = self.phone_or_caller(&mut problems, args, context);
+        let email = match args.text("email") {
+            None => None,
+            Some(raw) => keep(
+                &mut problems,
+                Email::parse(&raw).map_err(|_| ArgProblem::invalid("email", &raw, "an email address such as jane@example.com, or leave it out")),
+            ),
+        };
+        let purpose = args.text("purpose").map(|p| p.chars().take(200).collect::<String>());
+        let duration = keep(&mut problems, args.integer("duration_minutes", "a whole number of minutes such as 30")).flatten();
+        let date = keep(&mut problems, args.date("date")).flatten();
+        let time = keep(&mut problems, args.time("time")).flatten();
+        let start_arg = keep(&mut problems, args.time("start")).flatten();
+        let start = match args::resolve_instant(date, time.or(start_arg), zone, "date", "time") {
+            Ok(at) => Some(at),
+            Err(WhenProblem::Args(more)) => {
+                problems.extend(more);
+                None
+            }
+            Err(WhenProblem::DoesNotExist { date, time }) => {
+                problems.push(ArgProblem {
+                    field: "time",
+                    message: format!(
+                        "{} does not exist on {} because the clocks change that night",
+                        time.format("%-I:%M %p"),
+                        speech::date(date)
+                    ),
+                });
+                None
+            }
+        };
+        let (Some(name), Some(phone), Some(start), true) = (name, phone, start, problems.is_empty()) else {
+            return invalid(call, &problems);
+        };
+        let request = BookRequest {
+            name,
+            phone,
+            email,
+            purpose,
+            start,
+            duration_minutes: duration,
+            time_zone: zone,
+            booked_by: BookedBy {
+                channel: Channel::Voice,
+                vapi_call_id: context.call_id.clone(),
+                tool_call_id: (!call.id.is_empty()).then(|| call.id.clone()),
+            },
+            idempotency_key: (!call.id.is_empty()).then(|| format!("vapi:{}", call.id)),
+        };
+        match self.service.book(calendar, request).await {
+            Ok(booking) => {
+                let a = &booking.appointment;
+                let (status, lead) = match booking.status {
+                    BookStatus::Booked => ("booked", format!("Booked: {} is confirmed for", a.customer_name())),
+                    BookStatus::AlreadyBooked => ("already_booked", format!("{} already has this appointment, so nothing new was booked. It is", a.customer_name())),
+                };
+                let mut metadata = appointment_json(a, zone);
+                metadata["status"] = json!(status);
+                Answer::ok(
+                    call,
+                    format!(
+                        "{lead} {}, for {} minutes. The confirmation code is {}. Read the code back to the caller and ask if there is anything else.",
+                        speech::when(a.range().start(), zone),
+                        a.range().duration().num_minutes(),
+                        a.confirmation_code().spelled()
+                    ),
+                    metadata,
+                )
+            }
+            Err(BookError::Unavailable { reason, alternatives }) => unavailable(call, start, zone, &reason, &alternatives, None),
+            Err(BookError::BadDuration(e)) => invalid(call, &[ArgProblem { field: "duration_minutes", message: e.to_string() }]),
+            Err(BookError::IdempotencyConflict) => Answer::refuse(
+                call,
+                "This request repeats an earlier booking request with different details, so nothing was booked. Call the tool again as a new call.",
+                json!({"status": "idempotency_conflict"}),
+            ),
+            Err(BookError::CalendarUnavailable(m)) => {
+                tracing::warn!(reason = %m, "calendar unavailable for booking");
+                Answer::transient(call, CALENDAR_TROUBLE, json!({"status": "calendar_unavailable"}))
+            }
+            Err(BookError::Unknown(e)) => trouble(call, e),
+        }
+    }
+
+    async fn find(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>, context: &CallContext) -> Answer {
+        let mut problems = Vec::new();
+        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
+            .unwrap_or(calendar.schedule.time_zone());
+        let phone = self.phone_or_caller(&mut problems, args, context);
+        let (Some(phone), true) = (phone, problems.is_empty()) else {
+            return invalid(call, &problems);
+        };
+        match self.service.upcoming(calendar, &phone).await {
+            Ok(list) if list.is_empty() => Answer::ok(
+                call,
+                format!(
+                    "There are no upcoming appointments for the phone number ending in {}. Ask the caller whether they booked with another number, or offer to book one.",
+                    spaced(phone.last_four())
+                ),
+                json!({"status": "none", "appointments": []}),
+            ),
+            Ok(list) => {
+                let spoken: Vec<String> = list
+                    .iter()
+                    .take(5)
+                    .map(|a| format!("{} (code {})", speech::when(a.range().start(), zone), a.confirmation_code().spelled()))
+                    .collect();
+                let count = if list.len() == 1 { "one upcoming appointment".to_owned() } else { format!("{} upcoming appointments", list.len()) };
+                Answer::ok(
+                    call,
+                    format!("The caller has {count}: {}. Ask what they would like to do.", speech::list(&spoken)),
+                    json!({
+                        "status": "found",
+                        "appointments": list.iter().map(|a| appointment_json(a, zone)).collect::<Vec<_>>(),
+                    }),
+                )
+            }
+            Err(e) => trouble(call, anyhow::anyhow!(e)),
+        }
+    }
+
+    async fn cancel(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>, context: &CallContext) -> Answer {
+        let mut problems = Vec::new();
+        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
+            .unwrap_or(calendar.schedule.time_zone());
+        let which = self.appointment_ref(&mut problems, args, context, zone);
+        let (Some(which), true) = (which, problems.is_empty()) else {
+            return invalid(call, &problems);
+        };
+        let reason = args.text("reason");
+        match self.service.cancel(calendar, &which, reason).await {
+            Ok(a) => {
+                let mut metadata = appointment_json(&a, zone);
+                metadata["status"] = json!("cancelled");
+                Answer::ok(
+                    call,
+                    format!(
+                        "The appointment on {} is cancelled and the time is free again. Ask the caller if they would like to book another time.",
+                        speech::when(a.range().start(), zone)
+                    ),
+                    metadata,
+                )
+            }
+            Err(CancelError::AlreadyCancelled(a)) => {
+                let mut metadata = appointment_json(&a, zone);
+                metadata["status"] = json!("already_cancelled");
+                Answer::ok(
+                    call,
+                    format!("The appointment on {} was already cancelled; nothing else to do.", speech::when(a.range().start(), zone)),
+                    metadata,
+                )
+            }
+            Err(e) => locate_failure(call, zone, e.into()),
+        }
+    }
+
+    async fn reschedule(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>, context: &CallContext) -> Answer {
+        let mut problems = Vec::new();
+        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
+            .unwrap_or(calendar.schedule.time_zone());
+        let which = self.appointment_ref(&mut problems, args, context, zone);
+        let new_date = keep(&mut problems, args.date("new_date")).flatten();
+        let new_time = keep(&mut problems, args.time("new_time")).flatten();
+        let new_start_arg = keep(&mut problems, args.time("new_start")).flatten();
+        let new_start = match args::resolve_instant(new_date, new_time.or(new_start_arg), zone, "new_date", "new_time") {
+            Ok(at) => Some(at),
+            Err(WhenProblem::Args(more)) => {
+                problems.extend(more);
+                None
+            }
+            Err(WhenProblem::DoesNotExist { date, time }) => {
+                problems.push(ArgProblem {
+                    field: "new_time",
+                    message: format!("{} does not exist on {} because the clocks change that night", time.format("%-I:%M %p"), speech::date(date)),
+                });
+                None
+            }
+        };
+        let (Some(which), Some(new_start), true) = (which, new_start, problems.is_empty()) else {
+            return invalid(call, &problems);
+        };
+        match self.service.reschedule(calendar, &which, new_start).await {
+            Ok(moved) => {
+                let a = &moved.appointment;
+                let mut metadata = appointment_json(a, zone);
+                metadata["status"] = json!("rescheduled");
+                metadata["previous_start"] = json!(speech::rfc3339(moved.previous.start(), zone));
+                metadata["previous_end"] = json!(speech::rfc3339(moved.previous.end(), zone));
+                Answer::ok(
+                    call,
+                    format!(
+                        "The appointment is moved from {} to {}. The confirmation code stays {}. Confirm the new time with the caller.",
+                        speech::when(moved.previous.start(), zone),
+                        speech::when(a.range().start(), zone),
+                        a.confirmation_code().spelled()
+                    ),
+                    metadata,
+                )
+            }
+            Err(RescheduleError::Unavailable { reason, alternatives }) => {
+                unavailable(call, new_start, zone, &reason, &alternatives, Some("The appointment keeps its current time."))
+            }
+            Err(RescheduleError::CalendarUnavailable(m)) => {
+                tracing::warn!(reason = %m, "calendar unavailable for reschedule");
+                Answer::transient(call, CALENDAR_TROUBLE, json!({"status": "calendar_unavailable"}))
+            }
+            Err(RescheduleError::NotFound) => locate_failure(call, zone, LocateFailure::NotFound),
+            Err(RescheduleError::Ambiguous(list)) => locate_failure(call, zone, LocateFailure::Ambiguous(list)),
+            Err(RescheduleError::Cancelled(a)) => {
+                let mut metadata = appointment_json(&a, zone);
+                metadata["status"] = json!("cancelled");
+                Answer::refuse(call, "That appointment was cancelled, so it cannot be moved. Offer to book a new appointment instead.", metadata)
+            }
+            Err(RescheduleError::AlreadyPast(a)) => locate_failure(call, zone, LocateFailure::AlreadyPast(a)),
+            Err(RescheduleError::Unknown(e)) => trouble(call, e),
+        }
+    }
+
+    /// The `phone` argument, or the caller's number from the call.
+    fn phone_or_caller(&self, problems: &mut Vec<ArgProblem>, args: Args<'_>, context: &CallContext) -> Option<PhoneNumber> {
+        let region = self.settings.phone_region;
+        match args.text("phone") {
+            Some(raw) => keep(
+                problems,
+                PhoneNumber::parse(&raw, region).map_err(|_| ArgProblem::invalid("phone", &raw, "a phone number such as (415) 555-0123 or +14155550123")),
+            ),
+            None => match context.customer_number.as_deref().map(|n| PhoneNumber::parse(n, region)) {
+                Some(Ok(phone)) => Some(phone),
+                _ => {
+                    problems.push(ArgProblem::missing("phone", "the caller's phone number, since this call has no caller number"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A confirmation code, or the phone (default: the caller's) with a date and optional time.
+    fn appointment_ref(&self, problems: &mut Vec<ArgProblem>, args: Args<'_>, context: &CallContext, zone: TimeZoneId) -> Option<AppointmentRef> {
+        if let Some(raw) = args.text("confirmation_code") {
+            return keep(
+                problems,
+                ConfirmationCode::parse(&raw).map(AppointmentRef::Code).map_err(|_| {
+                    ArgProblem::invalid("confirmation_code", &raw, "six letters and digits, such as K7M2QX")
+                }),
+            );
+        }
+        let date = keep(problems, args.date("date")).flatten();
+        let time = keep(problems, args.time("time")).flatten();
+        let (date, time) = match (date, time) {
+            (d, Some(TimeInput::Local(l))) => (d.or(Some(l.date())), Some(l.time())),
+            (d, Some(TimeInput::Exact(e))) => {
+                let local = e.with_timezone(&zone.tz()).naive_local();
+                (d.or(Some(local.date())), Some(local.time()))
+            }
+            (d, Some(TimeInput::Clock(c))) => (d, Some(c)),
+            (d, None) => (d, None),
+        };
+        let Some(date) = date else {
+            problems.push(ArgProblem::missing(
+                "confirmation_code",
+                "the confirmation code, or the date of the appointment as YYYY-MM-DD",
+            ));
+            return None;
+        };
+        let phone = self.phone_or_caller(problems, args, context)?;
+        Some(AppointmentRef::PhoneOn { phone, date, time })
+    }
+}
+
+enum LocateFailure {
+    NotFound,
+    Ambiguous(Vec<Appointment>),
+    AlreadyPast(Box<Appointment>),
+    Unknown(anyhow::Error),
+}
+
+impl From<CancelError> for LocateFailure {
+    fn from(e: CancelError) -> Self {
+        match e {
+            CancelError::NotFound => Self::NotFound,
+            CancelError::Ambiguous(list) => Self::Ambiguous(list),
+            CancelError::AlreadyPast(a) => Self::AlreadyPast(a),
+            CancelError::AlreadyCancelled(_) => Self::NotFound,
+            CancelError::Unknown(e) => Self::Unknown(e),
+        }
+    }
+}
+
+fn locate_failure(call: &ToolCall, zone: TimeZoneId, failure: LocateFailure) -> Answer {
+    match failure {
+        LocateFailure::NotFound => Answer::refuse(
+            call,
+            "No matching appointment was found. Ask the caller for the confirmation code, or the date and time of the appointment and the phone number it was booked with.",
+            json!({"status": "not_found"}),
+        ),
+        LocateFailure::Ambiguous(list) => Answer::refuse(
+            call,
+            format!(
+                "There are {} appointments that day, at {}. Ask the caller which time they mean, then call the tool again with that time.",
+                list.len(),
+                speech::list(&list.iter().map(|a| speech::clock(a.range().start(), zone)).collect::<Vec<_>>())
+            ),
+            json!({"status": "ambiguous", "appointments": list.iter().map(|a| appointment_json(a, zone)).collect::<Vec<_>>()}),
+        ),
+        LocateFailure::AlreadyPast(a) => {
+            let mut metadata = appointment_json(&a, zone);
+            metadata["status"] = json!("already_past");
+            Answer::refuse(
+                call,
+                format!("The appointment on {} has already started, so it cannot be changed now.", speech::when(a.range().start(), zone)),
+                metadata,
+            )
+        }
+        LocateFailure::Unknown(e) => trouble(call, e),
+    }
+}
+
+fn unavailable(
+    call: &ToolCall,
+    start: chrono::DateTime<chrono::Utc>,
+    zone: TimeZoneId,
+    reason: &SlotRejection,
+    alternatives: &[TimeRange],
+    tail: Option<&str>,
+) -> Answer {
+    let asked = speech::when(start, zone);
+    let (code, why) = match reason {
+        SlotRejection::Taken => ("taken", format!("{asked} is already taken.")),
+        SlotRejection::OutsideHours => ("outside_hours", format!("{asked} is outside working hours.")),
+        SlotRejection::NotOnGrid => ("not_on_grid", format!("{asked} is not one of the bookable start times.")),
+        SlotRejection::TooSoon { earliest } => (
+            "too_soon",
+            format!("{asked} is too soon; the earliest possible start is {}.", speech::when(*earliest, zone)),
+        ),
+        SlotRejection::TooFarAhead { last_date } => (
+            "too_far_ahead",
+            format!("{asked} is too far ahead; bookings can be made up to {}.", speech::date(*last_date)),
+        ),
+        SlotRejection::InPast { today } => (
+            "in_past",
+            format!(
+                "{asked} is in the past. Today is {}. Ask the caller for the date again.",
+                speech::date(*today)
+            ),
+        ),
+    };
+    let offer = if alternatives.is_empty() {
+        "There are no free times nearby; ask the caller for another day.".to_owned()
+    } else {
+        format!(
+            "The nearest free times are {} ({}). Ask the caller which one they want.",
+            speech::slot_times(alternatives, zone),
+            speech::zone_name(alternatives[0].start(), zone)
+        )
+    };
+    let mut metadata = json!({
+        "status": "unavailable",
+        "reason": code,
+        "requested_start": speech::rfc3339(start, zone),
+        "alternatives": alternatives.iter().map(|s| speech::slot_json(s, zone)).collect::<Vec<_>>(),
+    });
+    if let SlotRejection::InPast { today } = reason {
+        metadata["today"] = json!(today.to_string());
+    }
+    let tail = tail.map(|t| format!(" {t}")).unwrap_or_default();
+    Answer::refuse(call, format!("{why}{tail} {offer}"), metadata)
+}
+
+fn date_in_past(call: &ToolCall, date: chrono::NaiveDate, today: chrono::NaiveDate) -> Answer {
+    Answer::refuse(
+        call,
+        format!(
+            "{} is in the past. Today is {}. Ask the caller which date they mean.",
+            speech::date(date),
+            speech::date(today)
+        ),
+        json!({"status": "date_in_past", "date": date.to_string(), "today": today.to_string()}),
+    )
+}
+
+fn appointment_json(a: &Appointment, zone: TimeZoneId) -> Value {
+    json!({
+        "appointment_id": a.id().to_string(),
+        "confirmation_code": a.confirmation_code().as_str(),
+        "start": speech::rfc3339(a.range().start(), zone),
+        "end": speech::rfc3339(a.range().end(), zone),
+        "appointment_status": a.status().as_str(),
+        "purpose": a.purpose(),
+    })
+}
+
+fn invalid(call: &ToolCall, problems: &[ArgProblem]) -> Answer {
+    Answer::refuse(
+        call,
+        format!("{} Ask the caller for what is missing, then call the tool again.", describe(problems)),
+        json!({
+            "status": "invalid_arguments",
+            "fields": problems.iter().map(|p| json!({"field": p.field, "problem": p.message})).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+fn trouble(call: &ToolCall, error: anyhow::Error) -> Answer {
+    tracing::error!(error = ?error, tool = %call.name, tool_call_id = %call.id, "tool call failed");
+    Answer::transient(call, SYSTEM_TROUBLE, json!({"status": "error"}))
+}
+
+fn keep<T>(problems: &mut Vec<ArgProblem>, value: Result<T, ArgProblem>) -> Option<T> {
+    match value {
+        Ok(v) => Some(v),
+        Err(p) => {
+            problems.push(p);
+            None
+        }
+    }
+}
+
+fn display_name(call: &ToolCall) -> String {
+    if call.name.is_empty() {
+        "(no name)".to_owned()
+    } else {
+        call.name.chars().take(60).collect()
+    }
+}
+
+/// `0 1 2 3`: digits spoken one by one.
+fn spaced(digits: &str) -> String {
+    digits.chars().map(String::from).collect::<Vec<_>>().join(" ")
+}
+
+fn near_noon(zone: TimeZoneId, date: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    zone.start_of_day(date) + chrono::Duration::hours(12)
+}
+
+/// A digest of a call's name and arguments (keys sorted), to tell a retry
+/// from a different request under the same id.
+fn fingerprint(call: &ToolCall, arguments: &Map<String, Value>) -> String {
+    let sorted: std::collections::BTreeMap<&String, &Value> = arguments.iter().collect();
+    let canonical = serde_json::to_string(&sorted).unwrap_or_default();
+    let digest = Sha256::digest(format!("{}\n{canonical}", call.name).as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
