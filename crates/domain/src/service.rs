@@ -222,10 +222,13 @@ impl SchedulingService {
         let last_cal_date = tz.date_of(day_end - Duration::seconds(1));
         while cal_date <= last_cal_date {
             if cal_date >= tz.date_of(now) && cal_date <= last_date {
-                let busy = self.busy_on(calendar, cal_date).await.map_err(|e| match e {
-                    BusyError::Unavailable(m) => AvailabilityError::CalendarUnavailable(m),
-                    BusyError::Unknown(e) => AvailabilityError::Unknown(e),
-                })?;
+                let busy = self
+                    .busy_on(calendar, cal_date)
+                    .await
+                    .map_err(|e| match e {
+                        BusyError::Unavailable(m) => AvailabilityError::CalendarUnavailable(m),
+                        BusyError::Unknown(e) => AvailabilityError::Unknown(e),
+                    })?;
                 slots.extend(
                     free_slots(schedule, &busy, now, cal_date, duration)
                         .into_iter()

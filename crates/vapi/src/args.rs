@@ -34,10 +34,7 @@ impl ArgProblem {
 /// Joins several problems into one sentence.
 pub fn describe(problems: &[ArgProblem]) -> String {
     let parts: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
-    format!(
-        "Some details are missing or invalid: {}.",
-        parts.join("; ")
-    )
+    format!("Some details are missing or invalid: {}.", parts.join("; "))
 }
 
 pub const DATE_EXPECTED: &str = "a date as YYYY-MM-DD, for example 2030-03-12";
@@ -66,7 +63,11 @@ impl<'a> Args<'a> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => n
                 .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e12).map(|f| f as i64))
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 1e12)
+                        .map(|f| f as i64)
+                })
                 .map(Some)
                 .ok_or_else(|| ArgProblem::invalid(key, &n.to_string(), expected)),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -85,7 +86,9 @@ impl<'a> Args<'a> {
     pub fn zone(&self, key: &'static str, default: TimeZoneId) -> Result<TimeZoneId, ArgProblem> {
         match self.text(key) {
             None => Ok(default),
-            Some(raw) => TimeZoneId::parse(&raw).map_err(|_| ArgProblem::invalid(key, &raw, ZONE_EXPECTED)),
+            Some(raw) => {
+                TimeZoneId::parse(&raw).map_err(|_| ArgProblem::invalid(key, &raw, ZONE_EXPECTED))
+            }
         }
     }
 
@@ -111,7 +114,9 @@ impl<'a> Args<'a> {
 /// Reads `YYYY-MM-DD` (a date-time's date part is accepted too).
 pub fn parse_date(raw: &str) -> Option<NaiveDate> {
     let raw = raw.trim();
-    let date_part = raw.get(..10).filter(|_| raw.len() == 10 || raw[10..].starts_with(['T', ' ']))?;
+    let date_part = raw
+        .get(..10)
+        .filter(|_| raw.len() == 10 || raw[10..].starts_with(['T', ' ']))?;
     if date_part.len() != 10 || date_part.as_bytes()[4] != b'-' || date_part.as_bytes()[7] != b'-' {
         return None;
     }
@@ -139,7 +144,12 @@ pub fn parse_time(raw: &str) -> Option<TimeInput> {
     if let Ok(exact) = DateTime::parse_from_rfc3339(raw) {
         return Some(TimeInput::Exact(exact));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(local) = NaiveDateTime::parse_from_str(raw, format) {
             return Some(TimeInput::Local(local));
         }
@@ -158,9 +168,15 @@ fn parse_clock(raw: &str) -> Option<NaiveTime> {
         "midnight" => return NaiveTime::from_hms_opt(0, 0, 0),
         _ => {}
     }
-    let (digits, meridiem) = if let Some(d) = compact.strip_suffix("am").or_else(|| compact.strip_suffix('a')) {
+    let (digits, meridiem) = if let Some(d) = compact
+        .strip_suffix("am")
+        .or_else(|| compact.strip_suffix('a'))
+    {
         (d, Some(false))
-    } else if let Some(d) = compact.strip_suffix("pm").or_else(|| compact.strip_suffix('p')) {
+    } else if let Some(d) = compact
+        .strip_suffix("pm")
+        .or_else(|| compact.strip_suffix('p'))
+    {
         (d, Some(true))
     } else {
         (compact.as_str(), None)
@@ -173,7 +189,11 @@ fn parse_clock(raw: &str) -> Option<NaiveTime> {
         return None;
     }
     let number = |s: &str| -> Option<u32> {
-        if s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) { s.parse().ok() } else { None }
+        if s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().ok()
+        } else {
+            None
+        }
     };
     if !hour_part.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -209,7 +229,10 @@ fn parse_clock(raw: &str) -> Option<NaiveTime> {
 pub enum WhenProblem {
     Args(Vec<ArgProblem>),
     /// The wall-clock time is skipped when clocks move forward that day.
-    DoesNotExist { date: NaiveDate, time: NaiveTime },
+    DoesNotExist {
+        date: NaiveDate,
+        time: NaiveTime,
+    },
 }
 
 /// Combines `date` and `time` (or a date-time in either) into an instant in `zone`.
@@ -226,7 +249,10 @@ pub fn resolve_instant(
         Some(TimeInput::Clock(clock)) => match date {
             Some(date) => NaiveDateTime::new(date, clock),
             None => {
-                return Err(WhenProblem::Args(vec![ArgProblem::missing(date_field, DATE_EXPECTED)]));
+                return Err(WhenProblem::Args(vec![ArgProblem::missing(
+                    date_field,
+                    DATE_EXPECTED,
+                )]));
             }
         },
         None => {
@@ -269,30 +295,67 @@ mod tests {
         assert_eq!(parse_time("12am"), t(0, 0));
         assert_eq!(parse_time("12pm"), t(12, 0));
         assert_eq!(parse_time("noon"), t(12, 0));
-        assert!(matches!(parse_time("2030-03-12T14:00:00"), Some(TimeInput::Local(_))));
-        assert!(matches!(parse_time("2030-03-12T14:00:00-07:00"), Some(TimeInput::Exact(_))));
-        assert!(matches!(parse_time("2030-03-12T21:00:00Z"), Some(TimeInput::Exact(_))));
+        assert!(matches!(
+            parse_time("2030-03-12T14:00:00"),
+            Some(TimeInput::Local(_))
+        ));
+        assert!(matches!(
+            parse_time("2030-03-12T14:00:00-07:00"),
+            Some(TimeInput::Exact(_))
+        ));
+        assert!(matches!(
+            parse_time("2030-03-12T21:00:00Z"),
+            Some(TimeInput::Exact(_))
+        ));
     }
 
     #[test]
     fn times_that_are_refused() {
-        for bad in ["", "14", "25:00", "13pm", "0am", "2:3pm", "2:60", "afternoon", "2:30:00:00", "１４:００", "-1:00"] {
+        for bad in [
+            "",
+            "14",
+            "25:00",
+            "13pm",
+            "0am",
+            "2:3pm",
+            "2:60",
+            "afternoon",
+            "2:30:00:00",
+            "１４:００",
+            "-1:00",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn dates_are_iso() {
-        assert_eq!(parse_date("2030-03-12"), NaiveDate::from_ymd_opt(2030, 3, 12));
-        assert_eq!(parse_date("2030-03-12T10:00:00"), NaiveDate::from_ymd_opt(2030, 3, 12));
-        for bad in ["03/12/2030", "2030-3-12", "2030-02-30", "tomorrow", "20300312", "2030-03-12x"] {
+        assert_eq!(
+            parse_date("2030-03-12"),
+            NaiveDate::from_ymd_opt(2030, 3, 12)
+        );
+        assert_eq!(
+            parse_date("2030-03-12T10:00:00"),
+            NaiveDate::from_ymd_opt(2030, 3, 12)
+        );
+        for bad in [
+            "03/12/2030",
+            "2030-3-12",
+            "2030-02-30",
+            "tomorrow",
+            "20300312",
+            "2030-03-12x",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn numbers_may_be_strings() {
-        let map = json!({"a": 30, "b": "45", "c": "45 minutes", "d": "x", "e": 1.5, "f": null}).as_object().unwrap().clone();
+        let map = json!({"a": 30, "b": "45", "c": "45 minutes", "d": "x", "e": 1.5, "f": null})
+            .as_object()
+            .unwrap()
+            .clone();
         let args = Args(&map);
         assert_eq!(args.integer("a", ""), Ok(Some(30)));
         assert_eq!(args.integer("b", ""), Ok(Some(45)));
@@ -309,7 +372,13 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2030, 3, 12);
         let at = resolve_instant(d, parse_time("2pm"), la, "date", "time").unwrap();
         assert_eq!(at.to_rfc3339(), "2030-03-12T21:00:00+00:00");
-        let gap = resolve_instant(NaiveDate::from_ymd_opt(2030, 3, 10), parse_time("2:30am"), la, "date", "time");
+        let gap = resolve_instant(
+            NaiveDate::from_ymd_opt(2030, 3, 10),
+            parse_time("2:30am"),
+            la,
+            "date",
+            "time",
+        );
         assert!(matches!(gap, Err(WhenProblem::DoesNotExist { .. })));
         let missing = resolve_instant(None, None, la, "date", "time");
         assert!(matches!(missing, Err(WhenProblem::Args(ref p)) if p.len() == 2));

@@ -78,13 +78,28 @@ mod tests {
         assert_eq!(s.verify(Some(b"s3cret-value"), None), Ok(()));
         assert_eq!(s.verify(None, Some(b"Bearer s3cret-value")), Ok(()));
         assert_eq!(s.verify(None, Some(b"bearer s3cret-value")), Ok(()));
-        assert_eq!(s.verify(Some(b"wrong"), Some(b"Bearer s3cret-value")), Ok(()));
+        assert_eq!(
+            s.verify(Some(b"wrong"), Some(b"Bearer s3cret-value")),
+            Ok(())
+        );
         assert_eq!(s.verify(None, None), Err(AuthFailure::Missing));
-        assert_eq!(s.verify(None, Some(b"Basic czNjcmV0")), Err(AuthFailure::Missing));
-        assert_eq!(s.verify(Some(b"s3cret-valu"), None), Err(AuthFailure::Wrong));
-        assert_eq!(s.verify(Some(b"s3cret-value2"), None), Err(AuthFailure::Wrong));
+        assert_eq!(
+            s.verify(None, Some(b"Basic czNjcmV0")),
+            Err(AuthFailure::Missing)
+        );
+        assert_eq!(
+            s.verify(Some(b"s3cret-valu"), None),
+            Err(AuthFailure::Wrong)
+        );
+        assert_eq!(
+            s.verify(Some(b"s3cret-value2"), None),
+            Err(AuthFailure::Wrong)
+        );
         assert_eq!(s.verify(Some(b""), None), Err(AuthFailure::Wrong));
-        assert_eq!(s.verify(None, Some(b"Bearer wrong")), Err(AuthFailure::Wrong));
+        assert_eq!(
+            s.verify(None, Some(b"Bearer wrong")),
+            Err(AuthFailure::Wrong)
+        );
         assert!(!format!("{s:?}").contains("s3cret"));
     }
 }

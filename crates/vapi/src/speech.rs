@@ -35,7 +35,12 @@ pub fn zone_name(at: DateTime<Utc>, zone: TimeZoneId) -> String {
     if !known.is_empty() {
         return known.to_owned();
     }
-    let city = zone.name().rsplit('/').next().unwrap_or(zone.name()).replace('_', " ");
+    let city = zone
+        .name()
+        .rsplit('/')
+        .next()
+        .unwrap_or(zone.name())
+        .replace('_', " ");
     format!("{city} time")
 }
 
@@ -61,14 +66,20 @@ pub fn list(items: &[String]) -> String {
 /// Slot starts spoken as times; the day is added when the slots span several days.
 pub fn slot_times(slots: &[TimeRange], zone: TimeZoneId) -> String {
     let first_day = slots.first().map(|s| zone.date_of(s.start()));
-    let same_day = slots.iter().all(|s| Some(zone.date_of(s.start())) == first_day);
+    let same_day = slots
+        .iter()
+        .all(|s| Some(zone.date_of(s.start())) == first_day);
     let items: Vec<String> = slots
         .iter()
         .map(|s| {
             if same_day {
                 clock(s.start(), zone)
             } else {
-                format!("{} at {}", date(zone.date_of(s.start())), clock(s.start(), zone))
+                format!(
+                    "{} at {}",
+                    date(zone.date_of(s.start())),
+                    clock(s.start(), zone)
+                )
             }
         })
         .collect();
@@ -120,7 +131,10 @@ mod tests {
             "Tuesday, January 8, 2030 at 9:30 AM Pacific Standard Time"
         );
         let london = TimeZoneId::parse("Europe/London").unwrap();
-        assert_eq!(zone_name(utc("2030-07-01T10:00:00Z"), london), "London time");
+        assert_eq!(
+            zone_name(utc("2030-07-01T10:00:00Z"), london),
+            "London time"
+        );
         assert_eq!(list(&["a".into(), "b".into(), "c".into()]), "a, b and c");
     }
 
@@ -128,7 +142,13 @@ mod tests {
     fn spreads_slots_over_the_day() {
         let base = utc("2030-03-12T16:00:00Z");
         let slots: Vec<_> = (0..16)
-            .map(|i| TimeRange::starting_at(base + chrono::Duration::minutes(30 * i), chrono::Duration::minutes(30)).unwrap())
+            .map(|i| {
+                TimeRange::starting_at(
+                    base + chrono::Duration::minutes(30 * i),
+                    chrono::Duration::minutes(30),
+                )
+                .unwrap()
+            })
             .collect();
         let picked = spread(&slots, 5);
         assert_eq!(picked.len(), 5);

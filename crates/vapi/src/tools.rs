@@ -109,13 +109,21 @@ impl ToolRunner {
 
     /// Answers one tool call. Never fails: every problem becomes an `error`
     /// sentence for the assistant.
-    pub async fn run(&self, calendar: &Calendar, call: &ToolCall, context: &CallContext) -> ToolResult {
+    pub async fn run(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        context: &CallContext,
+    ) -> ToolResult {
         let arguments = match &call.arguments {
             Ok(map) => map,
             Err(problem) => {
                 return ToolResult::err(
                     call,
-                    format!("The arguments of {} could not be read: {problem}. Call the tool again with the arguments as a JSON object.", display_name(call)),
+                    format!(
+                        "The arguments of {} could not be read: {problem}. Call the tool again with the arguments as a JSON object.",
+                        display_name(call)
+                    ),
                     json!({"status": "invalid_arguments"}),
                 );
             }
@@ -125,7 +133,10 @@ impl ToolRunner {
             "book_appointment" | "cancel_appointment" | "reschedule_appointment"
         );
         if !mutating {
-            return self.execute(calendar, call, arguments, context).await.result;
+            return self
+                .execute(calendar, call, arguments, context)
+                .await
+                .result;
         }
         // A retried tool call (same toolCallId) gets the first answer again.
         let fingerprint = fingerprint(call, arguments);
@@ -211,11 +222,23 @@ impl ToolRunner {
         }
     }
 
-    async fn check_availability(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>) -> Answer {
+    async fn check_availability(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        args: Args<'_>,
+    ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
-            .unwrap_or(calendar.schedule.time_zone());
-        let duration = keep(&mut problems, args.integer("duration_minutes", "a whole number of minutes such as 30")).flatten();
+        let zone = keep(
+            &mut problems,
+            args.zone("timezone", calendar.schedule.time_zone()),
+        )
+        .unwrap_or(calendar.schedule.time_zone());
+        let duration = keep(
+            &mut problems,
+            args.integer("duration_minutes", "a whole number of minutes such as 30"),
+        )
+        .flatten();
         let date = keep(&mut problems, args.date("date")).flatten();
         let preferred = keep(&mut problems, args.time("time")).flatten();
         let date = match (date, preferred) {
@@ -231,7 +254,11 @@ impl ToolRunner {
         if !problems.is_empty() {
             return invalid(call, &problems);
         }
-        let day = match self.service.availability(calendar, date, zone, duration).await {
+        let day = match self
+            .service
+            .availability(calendar, date, zone, duration)
+            .await
+        {
             Ok(day) => day,
             Err(AvailabilityError::DateInPast { today }) => return date_in_past(call, date, today),
             Err(AvailabilityError::BeyondHorizon { last_date }) => {
@@ -246,27 +273,50 @@ impl ToolRunner {
                 );
             }
             Err(AvailabilityError::BadDuration(e)) => {
-                return invalid(call, &[ArgProblem { field: "duration_minutes", message: e.to_string() }]);
+                return invalid(
+                    call,
+                    &[ArgProblem {
+                        field: "duration_minutes",
+                        message: e.to_string(),
+                    }],
+                );
             }
             Err(AvailabilityError::CalendarUnavailable(m)) => {
                 tracing::warn!(reason = %m, "calendar unavailable for availability");
-                return Answer::transient(call, CALENDAR_TROUBLE, json!({"status": "calendar_unavailable"}));
+                return Answer::transient(
+                    call,
+                    CALENDAR_TROUBLE,
+                    json!({"status": "calendar_unavailable"}),
+                );
             }
             Err(AvailabilityError::Unknown(e)) => return trouble(call, e),
         };
-        let slots_json: Vec<Value> = day.slots.iter().map(|s| speech::slot_json(s, zone)).collect();
+        let slots_json: Vec<Value> = day
+            .slots
+            .iter()
+            .map(|s| speech::slot_json(s, zone))
+            .collect();
         let duration_minutes = day.duration.num_minutes();
         if day.slots.is_empty() {
             let near = zone.start_of_day(date);
-            let alternatives = self.service.alternatives(calendar, near, day.duration).await;
+            let alternatives = self
+                .service
+                .alternatives(calendar, near, day.duration)
+                .await;
             let next = if alternatives.is_empty() {
                 "There are no free times in the following days either.".to_owned()
             } else {
-                format!("The next free times are {}.", speech::slot_times(&alternatives, zone))
+                format!(
+                    "The next free times are {}.",
+                    speech::slot_times(&alternatives, zone)
+                )
             };
             return Answer::ok(
                 call,
-                format!("There are no free times on {}. {next} Ask the caller which time suits them.", speech::date(date)),
+                format!(
+                    "There are no free times on {}. {next} Ask the caller which time suits them.",
+                    speech::date(date)
+                ),
                 json!({
                     "status": "unavailable",
                     "date": date.to_string(),
@@ -280,10 +330,11 @@ impl ToolRunner {
         let n = self.settings.spoken_slots.max(1);
         let text = match preferred {
             Some(TimeInput::Clock(_) | TimeInput::Local(_) | TimeInput::Exact(_)) => {
-                let target = match args::resolve_instant(Some(date), preferred, zone, "date", "time") {
-                    Ok(at) => at,
-                    Err(_) => zone.start_of_day(date),
-                };
+                let target =
+                    match args::resolve_instant(Some(date), preferred, zone, "date", "time") {
+                        Ok(at) => at,
+                        Err(_) => zone.start_of_day(date),
+                    };
                 let exact = day.slots.iter().any(|s| s.start() == target);
                 let near = nearest_slots(&day.slots, target, n);
                 if exact {
@@ -291,7 +342,13 @@ impl ToolRunner {
                         "{} on {} is free. Other free times nearby are {}. Ask the caller which time they want.",
                         speech::clock(target, zone),
                         speech::date(date),
-                        speech::list(&near.iter().filter(|s| s.start() != target).map(|s| speech::clock(s.start(), zone)).collect::<Vec<_>>())
+                        speech::list(
+                            &near
+                                .iter()
+                                .filter(|s| s.start() != target)
+                                .map(|s| speech::clock(s.start(), zone))
+                                .collect::<Vec<_>>()
+                        )
                     )
                 } else {
                     format!(
@@ -304,13 +361,22 @@ impl ToolRunner {
             }
             None => {
                 let picked = speech::spread(&day.slots, n);
-                let first = day.slots.first().map(TimeRange::start).unwrap_or(near_noon(zone, date));
+                let first = day
+                    .slots
+                    .first()
+                    .map(TimeRange::start)
+                    .unwrap_or(near_noon(zone, date));
                 let last = day.slots.last().map(TimeRange::start).unwrap_or(first);
                 if day.slots.len() <= n {
                     format!(
                         "The free times on {} are {} ({}). Ask the caller which time they want.",
                         speech::date(date),
-                        speech::list(&picked.iter().map(|s| speech::clock(s.start(), zone)).collect::<Vec<_>>()),
+                        speech::list(
+                            &picked
+                                .iter()
+                                .map(|s| speech::clock(s.start(), zone))
+                                .collect::<Vec<_>>()
+                        ),
                         speech::zone_name(first, zone)
                     )
                 } else {
@@ -321,7 +387,12 @@ impl ToolRunner {
                         speech::clock(first, zone),
                         speech::clock(last, zone),
                         speech::zone_name(first, zone),
-                        speech::list(&picked.iter().map(|s| speech::clock(s.start(), zone)).collect::<Vec<_>>())
+                        speech::list(
+                            &picked
+                                .iter()
+                                .map(|s| speech::clock(s.start(), zone))
+                                .collect::<Vec<_>>()
+                        )
                     )
                 }
             }
@@ -339,10 +410,19 @@ impl ToolRunner {
         )
     }
 
-    async fn book(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>, context: &CallContext) -> Answer {
+    async fn book(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        args: Args<'_>,
+        context: &CallContext,
+    ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
-            .unwrap_or(calendar.schedule.time_zone());
+        let zone = keep(
+            &mut problems,
+            args.zone("timezone", calendar.schedule.time_zone()),
+        )
+        .unwrap_or(calendar.schedule.time_zone());
         let name = match args.text("name") {
             None => {
                 problems.push(ArgProblem::missing("name", "the caller's full name"));
@@ -350,7 +430,10 @@ impl ToolRunner {
             }
             Some(raw) => keep(
                 &mut problems,
-                PersonName::parse(&raw).map_err(|e| ArgProblem { field: "name", message: format!("name: {e}") }),
+                PersonName::parse(&raw).map_err(|e| ArgProblem {
+                    field: "name",
+                    message: format!("name: {e}"),
+                }),
             ),
         };
         let phone = self.phone_or_caller(&mut problems, args, context);
@@ -358,11 +441,23 @@ impl ToolRunner {
             None => None,
             Some(raw) => keep(
                 &mut problems,
-                Email::parse(&raw).map_err(|_| ArgProblem::invalid("email", &raw, "an email address such as jane@example.com, or leave it out")),
+                Email::parse(&raw).map_err(|_| {
+                    ArgProblem::invalid(
+                        "email",
+                        &raw,
+                        "an email address such as jane@example.com, or leave it out",
+                    )
+                }),
             ),
         };
-        let purpose = args.text("purpose").map(|p| p.chars().take(200).collect::<String>());
-        let duration = keep(&mut problems, args.integer("duration_minutes", "a whole number of minutes such as 30")).flatten();
+        let purpose = args
+            .text("purpose")
+            .map(|p| p.chars().take(200).collect::<String>());
+        let duration = keep(
+            &mut problems,
+            args.integer("duration_minutes", "a whole number of minutes such as 30"),
+        )
+        .flatten();
         let date = keep(&mut problems, args.date("date")).flatten();
         let time = keep(&mut problems, args.time("time")).flatten();
         let start_arg = keep(&mut problems, args.time("start")).flatten();
@@ -384,7 +479,9 @@ impl ToolRunner {
                 None
             }
         };
-        let (Some(name), Some(phone), Some(start), true) = (name, phone, start, problems.is_empty()) else {
+        let (Some(name), Some(phone), Some(start), true) =
+            (name, phone, start, problems.is_empty())
+        else {
             return invalid(call, &problems);
         };
         let request = BookRequest {
@@ -406,8 +503,17 @@ impl ToolRunner {
             Ok(booking) => {
                 let a = &booking.appointment;
                 let (status, lead) = match booking.status {
-                    BookStatus::Booked => ("booked", format!("Booked: {} is confirmed for", a.customer_name())),
-                    BookStatus::AlreadyBooked => ("already_booked", format!("{} already has this appointment, so nothing new was booked. It is", a.customer_name())),
+                    BookStatus::Booked => (
+                        "booked",
+                        format!("Booked: {} is confirmed for", a.customer_name()),
+                    ),
+                    BookStatus::AlreadyBooked => (
+                        "already_booked",
+                        format!(
+                            "{} already has this appointment, so nothing new was booked. It is",
+                            a.customer_name()
+                        ),
+                    ),
                 };
                 let mut metadata = appointment_json(a, zone);
                 metadata["status"] = json!(status);
@@ -422,8 +528,17 @@ impl ToolRunner {
                     metadata,
                 )
             }
-            Err(BookError::Unavailable { reason, alternatives }) => unavailable(call, start, zone, &reason, &alternatives, None),
-            Err(BookError::BadDuration(e)) => invalid(call, &[ArgProblem { field: "duration_minutes", message: e.to_string() }]),
+            Err(BookError::Unavailable {
+                reason,
+                alternatives,
+            }) => unavailable(call, start, zone, &reason, &alternatives, None),
+            Err(BookError::BadDuration(e)) => invalid(
+                call,
+                &[ArgProblem {
+                    field: "duration_minutes",
+                    message: e.to_string(),
+                }],
+            ),
             Err(BookError::IdempotencyConflict) => Answer::refuse(
                 call,
                 "This request repeats an earlier booking request with different details, so nothing was booked. Call the tool again as a new call.",
@@ -431,16 +546,29 @@ impl ToolRunner {
             ),
             Err(BookError::CalendarUnavailable(m)) => {
                 tracing::warn!(reason = %m, "calendar unavailable for booking");
-                Answer::transient(call, CALENDAR_TROUBLE, json!({"status": "calendar_unavailable"}))
+                Answer::transient(
+                    call,
+                    CALENDAR_TROUBLE,
+                    json!({"status": "calendar_unavailable"}),
+                )
             }
             Err(BookError::Unknown(e)) => trouble(call, e),
         }
     }
 
-    async fn find(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>, context: &CallContext) -> Answer {
+    async fn find(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        args: Args<'_>,
+        context: &CallContext,
+    ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
-            .unwrap_or(calendar.schedule.time_zone());
+        let zone = keep(
+            &mut problems,
+            args.zone("timezone", calendar.schedule.time_zone()),
+        )
+        .unwrap_or(calendar.schedule.time_zone());
         let phone = self.phone_or_caller(&mut problems, args, context);
         let (Some(phone), true) = (phone, problems.is_empty()) else {
             return invalid(call, &problems);
@@ -458,12 +586,25 @@ impl ToolRunner {
                 let spoken: Vec<String> = list
                     .iter()
                     .take(5)
-                    .map(|a| format!("{} (code {})", speech::when(a.range().start(), zone), a.confirmation_code().spelled()))
+                    .map(|a| {
+                        format!(
+                            "{} (code {})",
+                            speech::when(a.range().start(), zone),
+                            a.confirmation_code().spelled()
+                        )
+                    })
                     .collect();
-                let count = if list.len() == 1 { "one upcoming appointment".to_owned() } else { format!("{} upcoming appointments", list.len()) };
+                let count = if list.len() == 1 {
+                    "one upcoming appointment".to_owned()
+                } else {
+                    format!("{} upcoming appointments", list.len())
+                };
                 Answer::ok(
                     call,
-                    format!("The caller has {count}: {}. Ask what they would like to do.", speech::list(&spoken)),
+                    format!(
+                        "The caller has {count}: {}. Ask what they would like to do.",
+                        speech::list(&spoken)
+                    ),
                     json!({
                         "status": "found",
                         "appointments": list.iter().map(|a| appointment_json(a, zone)).collect::<Vec<_>>(),
@@ -474,10 +615,19 @@ impl ToolRunner {
         }
     }
 
-    async fn cancel(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>, context: &CallContext) -> Answer {
+    async fn cancel(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        args: Args<'_>,
+        context: &CallContext,
+    ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
-            .unwrap_or(calendar.schedule.time_zone());
+        let zone = keep(
+            &mut problems,
+            args.zone("timezone", calendar.schedule.time_zone()),
+        )
+        .unwrap_or(calendar.schedule.time_zone());
         let which = self.appointment_ref(&mut problems, args, context, zone);
         let (Some(which), true) = (which, problems.is_empty()) else {
             return invalid(call, &problems);
@@ -501,7 +651,10 @@ impl ToolRunner {
                 metadata["status"] = json!("already_cancelled");
                 Answer::ok(
                     call,
-                    format!("The appointment on {} was already cancelled; nothing else to do.", speech::when(a.range().start(), zone)),
+                    format!(
+                        "The appointment on {} was already cancelled; nothing else to do.",
+                        speech::when(a.range().start(), zone)
+                    ),
                     metadata,
                 )
             }
@@ -509,15 +662,30 @@ impl ToolRunner {
         }
     }
 
-    async fn reschedule(&self, calendar: &Calendar, call: &ToolCall, args: Args<'_>, context: &CallContext) -> Answer {
+    async fn reschedule(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        args: Args<'_>,
+        context: &CallContext,
+    ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(&mut problems, args.zone("timezone", calendar.schedule.time_zone()))
-            .unwrap_or(calendar.schedule.time_zone());
+        let zone = keep(
+            &mut problems,
+            args.zone("timezone", calendar.schedule.time_zone()),
+        )
+        .unwrap_or(calendar.schedule.time_zone());
         let which = self.appointment_ref(&mut problems, args, context, zone);
         let new_date = keep(&mut problems, args.date("new_date")).flatten();
         let new_time = keep(&mut problems, args.time("new_time")).flatten();
         let new_start_arg = keep(&mut problems, args.time("new_start")).flatten();
-        let new_start = match args::resolve_instant(new_date, new_time.or(new_start_arg), zone, "new_date", "new_time") {
+        let new_start = match args::resolve_instant(
+            new_date,
+            new_time.or(new_start_arg),
+            zone,
+            "new_date",
+            "new_time",
+        ) {
             Ok(at) => Some(at),
             Err(WhenProblem::Args(more)) => {
                 problems.extend(more);
@@ -526,7 +694,11 @@ impl ToolRunner {
             Err(WhenProblem::DoesNotExist { date, time }) => {
                 problems.push(ArgProblem {
                     field: "new_time",
-                    message: format!("{} does not exist on {} because the clocks change that night", time.format("%-I:%M %p"), speech::date(date)),
+                    message: format!(
+                        "{} does not exist on {} because the clocks change that night",
+                        time.format("%-I:%M %p"),
+                        speech::date(date)
+                    ),
                 });
                 None
             }
@@ -552,37 +724,75 @@ impl ToolRunner {
                     metadata,
                 )
             }
-            Err(RescheduleError::Unavailable { reason, alternatives }) => {
-                unavailable(call, new_start, zone, &reason, &alternatives, Some("The appointment keeps its current time."))
-            }
+            Err(RescheduleError::Unavailable {
+                reason,
+                alternatives,
+            }) => unavailable(
+                call,
+                new_start,
+                zone,
+                &reason,
+                &alternatives,
+                Some("The appointment keeps its current time."),
+            ),
             Err(RescheduleError::CalendarUnavailable(m)) => {
                 tracing::warn!(reason = %m, "calendar unavailable for reschedule");
-                Answer::transient(call, CALENDAR_TROUBLE, json!({"status": "calendar_unavailable"}))
+                Answer::transient(
+                    call,
+                    CALENDAR_TROUBLE,
+                    json!({"status": "calendar_unavailable"}),
+                )
             }
             Err(RescheduleError::NotFound) => locate_failure(call, zone, LocateFailure::NotFound),
-            Err(RescheduleError::Ambiguous(list)) => locate_failure(call, zone, LocateFailure::Ambiguous(list)),
+            Err(RescheduleError::Ambiguous(list)) => {
+                locate_failure(call, zone, LocateFailure::Ambiguous(list))
+            }
             Err(RescheduleError::Cancelled(a)) => {
                 let mut metadata = appointment_json(&a, zone);
                 metadata["status"] = json!("cancelled");
-                Answer::refuse(call, "That appointment was cancelled, so it cannot be moved. Offer to book a new appointment instead.", metadata)
+                Answer::refuse(
+                    call,
+                    "That appointment was cancelled, so it cannot be moved. Offer to book a new appointment instead.",
+                    metadata,
+                )
             }
-            Err(RescheduleError::AlreadyPast(a)) => locate_failure(call, zone, LocateFailure::AlreadyPast(a)),
+            Err(RescheduleError::AlreadyPast(a)) => {
+                locate_failure(call, zone, LocateFailure::AlreadyPast(a))
+            }
             Err(RescheduleError::Unknown(e)) => trouble(call, e),
         }
     }
 
     /// The `phone` argument, or the caller's number from the call.
-    fn phone_or_caller(&self, problems: &mut Vec<ArgProblem>, args: Args<'_>, context: &CallContext) -> Option<PhoneNumber> {
+    fn phone_or_caller(
+        &self,
+        problems: &mut Vec<ArgProblem>,
+        args: Args<'_>,
+        context: &CallContext,
+    ) -> Option<PhoneNumber> {
         let region = self.settings.phone_region;
         match args.text("phone") {
             Some(raw) => keep(
                 problems,
-                PhoneNumber::parse(&raw, region).map_err(|_| ArgProblem::invalid("phone", &raw, "a phone number such as (415) 555-0123 or +14155550123")),
+                PhoneNumber::parse(&raw, region).map_err(|_| {
+                    ArgProblem::invalid(
+                        "phone",
+                        &raw,
+                        "a phone number such as (415) 555-0123 or +14155550123",
+                    )
+                }),
             ),
-            None => match context.customer_number.as_deref().map(|n| PhoneNumber::parse(n, region)) {
+            None => match context
+                .customer_number
+                .as_deref()
+                .map(|n| PhoneNumber::parse(n, region))
+            {
                 Some(Ok(phone)) => Some(phone),
                 _ => {
-                    problems.push(ArgProblem::missing("phone", "the caller's phone number, since this call has no caller number"));
+                    problems.push(ArgProblem::missing(
+                        "phone",
+                        "the caller's phone number, since this call has no caller number",
+                    ));
                     None
                 }
             },
@@ -590,13 +800,25 @@ impl ToolRunner {
     }
 
     /// A confirmation code, or the phone (default: the caller's) with a date and optional time.
-    fn appointment_ref(&self, problems: &mut Vec<ArgProblem>, args: Args<'_>, context: &CallContext, zone: TimeZoneId) -> Option<AppointmentRef> {
+    fn appointment_ref(
+        &self,
+        problems: &mut Vec<ArgProblem>,
+        args: Args<'_>,
+        context: &CallContext,
+        zone: TimeZoneId,
+    ) -> Option<AppointmentRef> {
         if let Some(raw) = args.text("confirmation_code") {
             return keep(
                 problems,
-                ConfirmationCode::parse(&raw).map(AppointmentRef::Code).map_err(|_| {
-                    ArgProblem::invalid("confirmation_code", &raw, "six letters and digits, such as K7M2QX")
-                }),
+                ConfirmationCode::parse(&raw)
+                    .map(AppointmentRef::Code)
+                    .map_err(|_| {
+                        ArgProblem::invalid(
+                            "confirmation_code",
+                            &raw,
+                            "six letters and digits, such as K7M2QX",
+                        )
+                    }),
             );
         }
         let date = keep(problems, args.date("date")).flatten();
@@ -653,7 +875,12 @@ fn locate_failure(call: &ToolCall, zone: TimeZoneId, failure: LocateFailure) -> 
             format!(
                 "There are {} appointments that day, at {}. Ask the caller which time they mean, then call the tool again with that time.",
                 list.len(),
-                speech::list(&list.iter().map(|a| speech::clock(a.range().start(), zone)).collect::<Vec<_>>())
+                speech::list(
+                    &list
+                        .iter()
+                        .map(|a| speech::clock(a.range().start(), zone))
+                        .collect::<Vec<_>>()
+                )
             ),
             json!({"status": "ambiguous", "appointments": list.iter().map(|a| appointment_json(a, zone)).collect::<Vec<_>>()}),
         ),
@@ -662,7 +889,10 @@ fn locate_failure(call: &ToolCall, zone: TimeZoneId, failure: LocateFailure) -> 
             metadata["status"] = json!("already_past");
             Answer::refuse(
                 call,
-                format!("The appointment on {} has already started, so it cannot be changed now.", speech::when(a.range().start(), zone)),
+                format!(
+                    "The appointment on {} has already started, so it cannot be changed now.",
+                    speech::when(a.range().start(), zone)
+                ),
                 metadata,
             )
         }
@@ -681,15 +911,27 @@ fn unavailable(
     let asked = speech::when(start, zone);
     let (code, why) = match reason {
         SlotRejection::Taken => ("taken", format!("{asked} is already taken.")),
-        SlotRejection::OutsideHours => ("outside_hours", format!("{asked} is outside working hours.")),
-        SlotRejection::NotOnGrid => ("not_on_grid", format!("{asked} is not one of the bookable start times.")),
+        SlotRejection::OutsideHours => (
+            "outside_hours",
+            format!("{asked} is outside working hours."),
+        ),
+        SlotRejection::NotOnGrid => (
+            "not_on_grid",
+            format!("{asked} is not one of the bookable start times."),
+        ),
         SlotRejection::TooSoon { earliest } => (
             "too_soon",
-            format!("{asked} is too soon; the earliest possible start is {}.", speech::when(*earliest, zone)),
+            format!(
+                "{asked} is too soon; the earliest possible start is {}.",
+                speech::when(*earliest, zone)
+            ),
         ),
         SlotRejection::TooFarAhead { last_date } => (
             "too_far_ahead",
-            format!("{asked} is too far ahead; bookings can be made up to {}.", speech::date(*last_date)),
+            format!(
+                "{asked} is too far ahead; bookings can be made up to {}.",
+                speech::date(*last_date)
+            ),
         ),
         SlotRejection::InPast { today } => (
             "in_past",
@@ -747,7 +989,10 @@ fn appointment_json(a: &Appointment, zone: TimeZoneId) -> Value {
 fn invalid(call: &ToolCall, problems: &[ArgProblem]) -> Answer {
     Answer::refuse(
         call,
-        format!("{} Ask the caller for what is missing, then call the tool again.", describe(problems)),
+        format!(
+            "{} Ask the caller for what is missing, then call the tool again.",
+            describe(problems)
+        ),
         json!({
             "status": "invalid_arguments",
             "fields": problems.iter().map(|p| json!({"field": p.field, "problem": p.message})).collect::<Vec<_>>(),
@@ -780,7 +1025,11 @@ fn display_name(call: &ToolCall) -> String {
 
 /// `0 1 2 3`: digits spoken one by one.
 fn spaced(digits: &str) -> String {
-    digits.chars().map(String::from).collect::<Vec<_>>().join(" ")
+    digits
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn near_noon(zone: TimeZoneId, date: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {

@@ -48,7 +48,10 @@ pub enum ServerMessage {
         context: CallContext,
     },
     /// Legacy `function-call`: answer `{"result": ...}`.
-    FunctionCall { call: ToolCall, context: CallContext },
+    FunctionCall {
+        call: ToolCall,
+        context: CallContext,
+    },
     /// Any other type (status updates, reports, unknown types).
     Other {
         kind: String,
@@ -174,8 +177,11 @@ fn call_context(message: &Value) -> CallContext {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     CallContext {
         call_id: text(call.and_then(|c| c.get("id"))),
-        customer_number: text(call.and_then(|c| c.get("customer")).and_then(|c| c.get("number")))
-            .or_else(|| text(message.get("customer").and_then(|c| c.get("number")))),
+        customer_number: text(
+            call.and_then(|c| c.get("customer"))
+                .and_then(|c| c.get("number")),
+        )
+        .or_else(|| text(message.get("customer").and_then(|c| c.get("number")))),
         assistant_id: text(call.and_then(|c| c.get("assistantId")))
             .or_else(|| text(message.get("assistant").and_then(|a| a.get("id")))),
         phone_number_id: text(call.and_then(|c| c.get("phoneNumberId")))
@@ -266,7 +272,9 @@ mod tests {
         let as_string = parse(json!({"message": {"type": "tool-calls", "toolCallList": [
             {"id": "a", "type": "function", "function": {"name": "book_appointment", "arguments": "{\"name\":\"Jane\"}"}}
         ], "call": {"id": "c1", "customer": {"number": "+14155550123"}}}}));
-        let ServerMessage::ToolCalls { calls, context } = as_string else { panic!() };
+        let ServerMessage::ToolCalls { calls, context } = as_string else {
+            panic!()
+        };
         assert_eq!(calls[0].id, "a");
         assert_eq!(calls[0].name, "book_appointment");
         assert_eq!(calls[0].arguments.as_ref().unwrap()["name"], "Jane");
@@ -276,14 +284,18 @@ mod tests {
         let flat = parse(json!({"message": {"type": "tool-calls", "toolCallList": [
             {"id": "b", "name": "check_availability", "parameters": {"date": "2030-03-13"}}
         ]}}));
-        let ServerMessage::ToolCalls { calls, .. } = flat else { panic!() };
+        let ServerMessage::ToolCalls { calls, .. } = flat else {
+            panic!()
+        };
         assert_eq!(calls[0].name, "check_availability");
         assert_eq!(calls[0].arguments.as_ref().unwrap()["date"], "2030-03-13");
 
         let only_tool_calls = parse(json!({"message": {"type": "tool-calls", "toolCalls": [
             {"id": "c", "function": {"name": "x", "arguments": {"k": 1}}}
         ]}}));
-        let ServerMessage::ToolCalls { calls, .. } = only_tool_calls else { panic!() };
+        let ServerMessage::ToolCalls { calls, .. } = only_tool_calls else {
+            panic!()
+        };
         assert_eq!(calls[0].arguments.as_ref().unwrap()["k"], 1);
     }
 
@@ -294,15 +306,21 @@ mod tests {
             {"id": "b", "function": {"name": "y", "arguments": "[1,2]"}},
             {"id": "c", "function": {"name": "z", "arguments": 7}}
         ]}}));
-        let ServerMessage::ToolCalls { calls, .. } = m else { panic!() };
+        let ServerMessage::ToolCalls { calls, .. } = m else {
+            panic!()
+        };
         assert_eq!(calls.len(), 3);
         assert!(calls.iter().all(|c| c.arguments.is_err()));
     }
 
     #[test]
     fn legacy_function_call_and_other_types() {
-        let m = parse(json!({"message": {"type": "function-call", "functionCall": {"name": "check_availability", "parameters": "{ \"date\": \"2030-03-12\" }"}}}));
-        let ServerMessage::FunctionCall { call, .. } = m else { panic!() };
+        let m = parse(
+            json!({"message": {"type": "function-call", "functionCall": {"name": "check_availability", "parameters": "{ \"date\": \"2030-03-12\" }"}}}),
+        );
+        let ServerMessage::FunctionCall { call, .. } = m else {
+            panic!()
+        };
         assert_eq!(call.arguments.unwrap()["date"], "2030-03-12");
         let m = parse(json!({"message": {"type": "speech-update", "customer": {"number": "+1"}}}));
         assert!(matches!(m, ServerMessage::Other { ref kind, .. } if kind == "speech-update"));
@@ -310,10 +328,22 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_vapi_message() {
-        assert!(matches!(parse_message(b"{nope"), Err(WireError::MalformedJson(_))));
-        assert!(matches!(parse_message(b"[]"), Err(WireError::NotVapiMessage(_))));
-        assert!(matches!(parse_message(br#"{"message": 1}"#), Err(WireError::NotVapiMessage(_))));
-        assert!(matches!(parse_message(br#"{"message": {}}"#), Err(WireError::NotVapiMessage(_))));
+        assert!(matches!(
+            parse_message(b"{nope"),
+            Err(WireError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            parse_message(b"[]"),
+            Err(WireError::NotVapiMessage(_))
+        ));
+        assert!(matches!(
+            parse_message(br#"{"message": 1}"#),
+            Err(WireError::NotVapiMessage(_))
+        ));
+        assert!(matches!(
+            parse_message(br#"{"message": {}}"#),
+            Err(WireError::NotVapiMessage(_))
+        ));
         assert!(matches!(
             parse_message(br#"{"message": {"type": "tool-calls"}}"#),
             Err(WireError::NotVapiMessage(_))
@@ -322,10 +352,20 @@ mod tests {
 
     #[test]
     fn results_are_single_line_with_the_right_field() {
-        let call = ToolCall { id: "x".into(), name: "n".into(), arguments: Ok(Map::new()) };
+        let call = ToolCall {
+            id: "x".into(),
+            name: "n".into(),
+            arguments: Ok(Map::new()),
+        };
         let ok = serde_json::to_value(ToolResult::ok(&call, "a\nb", json!({}))).unwrap();
-        assert_eq!(ok, json!({"toolCallId": "x", "name": "n", "result": "a b", "metadata": {}}));
+        assert_eq!(
+            ok,
+            json!({"toolCallId": "x", "name": "n", "result": "a b", "metadata": {}})
+        );
         let err = serde_json::to_value(ToolResult::err(&call, "c\r\n d", json!({"s": 1}))).unwrap();
-        assert_eq!(err, json!({"toolCallId": "x", "name": "n", "error": "c d", "metadata": {"s": 1}}));
+        assert_eq!(
+            err,
+            json!({"toolCallId": "x", "name": "n", "error": "c d", "metadata": {"s": 1}})
+        );
     }
 }

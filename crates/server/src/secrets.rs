@@ -1,0 +1,45 @@
+//! The VAPI shared secret: configured, or generated once and kept in the
+//! database so that the embedded default starts with one command and every
+//! instance sharing the database uses the same secret.
+
+use rand::RngCore;
+use voice_scheduler_domain::ports::{ReplayStore, StoredReply};
+
+const SCOPE: &str = "generated-secret";
+const KEY: &str = "VAPI_WEBHOOK_SECRET";
+
+/// Where the secret in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    Configured,
+    Generated,
+}
+
+/// The secret to require on `/vapi/*`: `configured` when set; otherwise the
+/// generated one stored in the database (created now if there is none yet).
+pub async fn vapi_secret(
+    configured: Option<&str>,
+    store: &dyn ReplayStore,
+) -> anyhow::Result<(String, SecretSource)> {
+    if let Some(secret) = configured {
+        return Ok((secret.to_owned(), SecretSource::Configured));
+    }
+    if let Some(stored) = store.get(SCOPE, KEY).await? {
+        return Ok((stored.body, SecretSource::Generated));
+    }
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // First writer wins, so concurrent first starts agree on one secret.
+    let stored = store
+        .put(
+            SCOPE,
+            KEY,
+            StoredReply {
+                fingerprint: String::new(),
+                body: fresh,
+            },
+        )
+        .await?;
+    Ok((stored.body, SecretSource::Generated))
+}

@@ -1,0 +1,169 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use voice_scheduler_domain::ports::FixedClock;
+use voice_scheduler_server::{Application, Settings};
+use voice_scheduler_store::testing::TestDatabase;
+
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+/// The fixtures' "now": 2030-03-01 (a Friday), 09:14 in Los Angeles.
+pub const NOW: &str = "2030-03-01T17:14:12Z";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<FixedClock>,
+    db: Option<TestDatabase>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Starts the application on a fresh database; `None` when the backend is
+/// not available here (PostgreSQL unreachable and not required; the skip is
+/// printed loudly by the test support).
+pub async fn spawn(db: Db, test_name: &str, extra: &[(&str, &str)]) -> Option<TestApp> {
+    let database = match db {
+        Db::Sqlite => TestDatabase::sqlite().await.expect("sqlite test database"),
+        Db::Postgres => TestDatabase::postgres(test_name)
+            .await
+            .expect("postgres test database")?,
+    };
+    let mut vars: Vec<(String, String)> = vec![
+        ("HOST".into(), "127.0.0.1".into()),
+        ("PORT".into(), "0".into()),
+        ("DATABASE_URL".into(), database.url.clone()),
+        ("VAPI_WEBHOOK_SECRET".into(), SECRET.into()),
+    ];
+    for (k, v) in extra {
+        vars.retain(|(name, _)| name != k);
+        vars.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    let settings =
+        Settings::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .expect("test settings");
+    let now: DateTime<Utc> = NOW.parse().expect("now");
+    let clock = Arc::new(FixedClock::new(now));
+    let app = Application::build(settings, clock.clone())
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address,
+        client: reqwest::Client::new(),
+        clock,
+        db: Some(database),
+    })
+}
+
+impl TestApp {
+    pub async fn post_vapi(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("X-Vapi-Secret", SECRET)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends one tool call (arguments as an object) from `caller` and returns its result.
+    pub async fn tool_from(
+        &self,
+        caller: Option<&str>,
+        id: &str,
+        name: &str,
+        args: Value,
+    ) -> Value {
+        let mut call = json!({"id": "call-e2e", "type": "inboundPhoneCall"});
+        if let Some(number) = caller {
+            call["customer"] = json!({"number": number});
+        }
+        let body = json!({"message": {
+            "type": "tool-calls",
+            "call": call,
+            "toolCallList": [{"id": id, "type": "function", "function": {"name": name, "arguments": args}}],
+        }});
+        let response = self.post_vapi("/vapi/tools", &body).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        let results = body["results"].as_array().expect("results").clone();
+        assert_eq!(results.len(), 1, "{body}");
+        assert_eq!(results[0]["toolCallId"], id);
+        assert_eq!(results[0]["name"], name);
+        results[0].clone()
+    }
+
+    pub async fn tool(&self, id: &str, name: &str, args: Value) -> Value {
+        self.tool_from(Some("+14155550100"), id, name, args).await
+    }
+
+    pub async fn cleanup(mut self) {
+        if let Some(db) = self.db.take() {
+            let _ = db.drop_database().await;
+        }
+    }
+}
+
+/// The spoken text of a result, whether success or error; asserts it is one line.
+pub fn text(result: &Value) -> String {
+    let t = result["result"]
+        .as_str()
+        .or(result["error"].as_str())
+        .expect("result or error")
+        .to_owned();
+    assert!(!t.contains('\n') && !t.contains('\r'), "single line: {t}");
+    t
+}
+
+pub fn is_error(result: &Value) -> bool {
+    result.get("error").is_some_and(|e| e.is_string())
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/vapi")
+        .join(name);
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&raw).expect("fixture json")
+}
+
+/// Runs an async test body on SQLite and on PostgreSQL, each on a fresh database.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $extra:expr, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app =
+                    $crate::helpers::spawn($crate::helpers::Db::Sqlite, stringify!($name), $extra)
+                        .await
+                        .expect("sqlite");
+                ($body)(&app).await;
+                app.cleanup().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::helpers::spawn(
+                    $crate::helpers::Db::Postgres,
+                    stringify!($name),
+                    $extra,
+                )
+                .await
+                else {
+                    return;
+                };
+                ($body)(&app).await;
+                app.cleanup().await;
+            }
+        }
+    };
+}

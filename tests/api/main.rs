@@ -1,0 +1,13 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! End-to-end tests: the real application on port 0, driven over HTTP with
+//! VAPI-shaped payloads, on SQLite and on PostgreSQL (a fresh database per
+//! test). All API tests link into this one binary.
+
+#[macro_use]
+mod helpers;
+
+mod booking;
+mod fixtures;
+mod health;
+mod process;
+mod vapi_protocol;

@@ -1,0 +1,145 @@
+//! The real binary, as an operator runs it: the embedded default with no
+//! configuration, the generated secret, and refused configuration.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_voice-scheduler"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOG_LEVEL", "warn");
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_default_starts_with_no_configuration_and_requires_the_generated_secret() {
+    let dir = std::env::temp_dir().join(format!("vs-e2e-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let out = binary()
+        .arg("vapi")
+        .arg("secret")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(secret.len(), 48, "{secret}");
+    assert!(
+        dir.join("voice-scheduler.db").exists(),
+        "the default SQLite file is in the working directory"
+    );
+
+    let port = free_port();
+    let child = binary()
+        .env("PORT", port.to_string())
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _running = Running(child);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let body = json!({"message": {"type": "tool-calls", "toolCallList": [
+        {"id": "p1", "function": {"name": "check_availability", "arguments": {"date": "2099-01-01"}}}
+    ]}});
+    let refused = client
+        .post(format!("{base}/vapi/tools"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let answered = client
+        .post(format!("{base}/vapi/tools"))
+        .header("X-Vapi-Secret", &secret)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let answer: Value = answered.json().await.unwrap();
+    assert_eq!(answer["results"][0]["toolCallId"], "p1");
+    // far in the future: beyond the 60-day horizon, said so
+    assert_eq!(
+        answer["results"][0]["metadata"]["status"], "beyond_horizon",
+        "{answer}"
+    );
+
+    // the same secret is reported again (kept in the database, not regenerated)
+    let again = binary()
+        .arg("vapi")
+        .arg("secret")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(again.stdout).unwrap().trim(), secret);
+    drop(_running);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn invalid_configuration_stops_the_start_naming_the_variable() {
+    let out = binary()
+        .env("PORT", "eighty")
+        .env("BUSINESS_HOURS", "weekdays 9-5")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PORT=\"eighty\""), "{stderr}");
+    assert!(
+        stderr.contains("BUSINESS_HOURS=\"weekdays 9-5\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = binary().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in ["serve", "migrate", "vapi"] {
+        assert!(text.contains(command), "{text}");
+    }
+}
