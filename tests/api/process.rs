@@ -67,10 +67,9 @@ async fn the_embedded_default_starts_with_no_configuration_and_requires_the_gene
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     loop {
-        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await {
-            if r.status() == 200 {
-                break;
-            }
+        let ready = client.get(format!("{base}/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),

@@ -254,9 +254,14 @@ pub struct StoredReply {
 #[async_trait]
 pub trait ReplayStore: Send + Sync {
     /// The reply stored under (`scope`, `key`), if any.
-    async fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<StoredReply>>;
+    async fn find_reply(&self, scope: &str, key: &str) -> anyhow::Result<Option<StoredReply>>;
 
     /// Stores `reply` under (`scope`, `key`) unless one is stored already;
     /// MUST return the reply that is stored after the call (the first one wins).
-    async fn put(&self, scope: &str, key: &str, reply: StoredReply) -> anyhow::Result<StoredReply>;
+    async fn save_reply(
+        &self,
+        scope: &str,
+        key: &str,
+        reply: StoredReply,
+    ) -> anyhow::Result<StoredReply>;
 }

@@ -113,15 +113,13 @@ impl Settings {
             });
         }
         let vapi_webhook_secret = get("VAPI_WEBHOOK_SECRET");
-        if let Some(secret) = &vapi_webhook_secret {
-            if secret.len() < 16 {
-                problems.push(ConfigProblem {
-                    variable: "VAPI_WEBHOOK_SECRET",
-                    value: "***".to_owned(),
-                    expected: "at least 16 characters (leave it unset to have one generated)"
-                        .to_owned(),
-                });
-            }
+        if vapi_webhook_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            problems.push(ConfigProblem {
+                variable: "VAPI_WEBHOOK_SECRET",
+                value: "***".to_owned(),
+                expected: "at least 16 characters (leave it unset to have one generated)"
+                    .to_owned(),
+            });
         }
         let time_zone = read(
             &mut problems,

@@ -24,7 +24,7 @@ pub async fn vapi_secret(
     if let Some(secret) = configured {
         return Ok((secret.to_owned(), SecretSource::Configured));
     }
-    if let Some(stored) = store.get(SCOPE, KEY).await? {
+    if let Some(stored) = store.find_reply(SCOPE, KEY).await? {
         return Ok((stored.body, SecretSource::Generated));
     }
     let mut bytes = [0u8; 24];
@@ -32,7 +32,7 @@ pub async fn vapi_secret(
     let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     // First writer wins, so concurrent first starts agree on one secret.
     let stored = store
-        .put(
+        .save_reply(
             SCOPE,
             KEY,
             StoredReply {

@@ -141,7 +141,7 @@ impl ToolRunner {
         // A retried tool call (same toolCallId) gets the first answer again.
         let fingerprint = fingerprint(call, arguments);
         if !call.id.is_empty() {
-            match self.replies.get(REPLAY_SCOPE, &call.id).await {
+            match self.replies.find_reply(REPLAY_SCOPE, &call.id).await {
                 Ok(Some(stored)) => return self.replayed(call, &fingerprint, stored),
                 Ok(None) => {}
                 Err(error) => {
@@ -160,7 +160,7 @@ impl ToolRunner {
         };
         let stored = self
             .replies
-            .put(
+            .save_reply(
                 REPLAY_SCOPE,
                 &call.id,
                 StoredReply {

@@ -1,0 +1,565 @@
+//! [`AppointmentRepository`] on PostgreSQL and SQLite.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use uuid::Uuid;
+use voice_scheduler_domain::ports::{
+    AppointmentRepository, BookOutcome, StoreBookError, StoreCancelError, StoreRescheduleError,
+};
+use voice_scheduler_domain::{
+    Appointment, AppointmentId, AppointmentStatus, CalendarId, ConfirmationCode, NewAppointment,
+    PhoneNumber, TimeRange,
+};
+
+use crate::entities::appointments::{self, Column};
+use crate::errors::{Failure, UniqueRule, classify};
+use crate::rows::{self, ceil_seconds, whole_range, whole_seconds};
+use crate::{Step, Store, fail, in_transaction, rollback};
+
+/// At most this many appointments from [`AppointmentRepository::find_by_phone`].
+const FIND_BY_PHONE_LIMIT: u64 = 50;
+
+const CONFIRMED: &str = "confirmed";
+const CANCELLED: &str = "cancelled";
+
+/// A booking request with its times in whole seconds and the end of the time
+/// it holds (`end + buffer`).
+struct Plan {
+    new: NewAppointment,
+    blocked_until: DateTime<Utc>,
+}
+
+impl Plan {
+    fn new(mut new: NewAppointment, buffer: Duration) -> anyhow::Result<Plan> {
+        new.range = whole_range(new.range)?;
+        new.created_at = whole_seconds(new.created_at);
+        let blocked_until = whole_seconds(new.range.with_trailing(buffer).end());
+        Ok(Plan { new, blocked_until })
+    }
+}
+
+/// What one booking transaction found or did.
+enum Booked {
+    /// The answer is known without writing (replay, conflict, taken, already booked).
+    Decided(Result<BookOutcome, StoreBookError>),
+    /// The row is written (not yet committed).
+    Inserted(Appointment),
+    /// The database refused the row; the transaction is unusable.
+    Refused(DbErr),
+}
+
+/// The answer to `plan` given what is stored, or `None` when the time is free:
+///
+/// 1. the idempotency key, when given and already used: `Replayed` or
+///    `IdempotencyConflict`;
+/// 2. an active appointment of the same phone with exactly the same range:
+///    `AlreadyBooked`;
+/// 3. any other active appointment holding an overlapping time: `SlotTaken`.
+///
+/// The holders are read *before* the key: under PostgreSQL's READ COMMITTED
+/// each statement sees a newer snapshot, so a concurrent booking with the same
+/// key that is visible among the holders is visible to the key lookup too, and
+/// a retry is answered `Replayed`, never `AlreadyBooked`.
+async fn decide<C: ConnectionTrait>(
+    db: &C,
+    plan: &Plan,
+) -> anyhow::Result<Option<Result<BookOutcome, StoreBookError>>> {
+    let new = &plan.new;
+    let holders = active_holding(
+        db,
+        new.calendar_id,
+        new.range.start(),
+        plan.blocked_until,
+        None,
+    )
+    .await?;
+    if let Some(key) = new.idempotency_key.as_deref() {
+        let existing = appointments::Entity::find()
+            .filter(Column::CalendarId.eq(new.calendar_id.as_uuid()))
+            .filter(Column::IdempotencyKey.eq(key))
+            .one(db)
+            .await
+            .context("could not look up the idempotency key")?;
+        if let Some(row) = existing {
+            let existing = rows::appointment(row)?;
+            return Ok(Some(if existing.is_same_request(new) {
+                Ok(BookOutcome::Replayed(existing))
+            } else {
+                Err(StoreBookError::IdempotencyConflict(Box::new(existing)))
+            }));
+        }
+    }
+    if holders.is_empty() {
+        return Ok(None);
+    }
+    let same_caller = holders.into_iter().find(|row| {
+        row.customer_phone == new.customer_phone.as_str()
+            && row.starts_at == new.range.start()
+            && row.ends_at == new.range.end()
+    });
+    Ok(Some(match same_caller {
+        Some(row) => Ok(BookOutcome::AlreadyBooked(rows::appointment(row)?)),
+        None => Err(StoreBookError::SlotTaken),
+    }))
+}
+
+/// Active appointments of `calendar` whose held time `[starts_at, blocked_until)`
+/// overlaps `[start, until)`, except `except`, earliest first.
+async fn active_holding<C: ConnectionTrait>(
+    db: &C,
+    calendar: CalendarId,
+    start: DateTime<Utc>,
+    until: DateTime<Utc>,
+    except: Option<Uuid>,
+) -> anyhow::Result<Vec<appointments::Model>> {
+    let mut query = appointments::Entity::find()
+        .filter(Column::CalendarId.eq(calendar.as_uuid()))
+        .filter(Column::Status.ne(CANCELLED))
+        .filter(Column::StartsAt.lt(until))
+        .filter(Column::BlockedUntil.gt(start));
+    if let Some(id) = except {
+        query = query.filter(Column::Id.ne(id));
+    }
+    query
+        .order_by_asc(Column::StartsAt)
+        .all(db)
+        .await
+        .context("could not read the appointments holding the time")
+}
+
+/// The first key of the advisory locks this store takes (`pg_advisory_xact_lock(int4, int4)`):
+/// "appointments of a calendar". The second key is a hash of the calendar id.
+const PG_LOCK_CALENDAR_APPOINTMENTS: i32 = 0x5643_0001;
+
+/// PostgreSQL: queues this transaction behind any other booking or move in
+/// the same calendar (a transaction-scoped advisory lock), so the check that
+/// follows sees every earlier booking committed. Without it two concurrent
+/// inserts of overlapping times can each wait on the other's exclusion check
+/// until PostgreSQL's deadlock detector (1 s) aborts one. The exclusion
+/// constraint stays the guard for writers that do not take the lock.
+/// SQLite: nothing to do, `BEGIN IMMEDIATE` already serializes writers.
+async fn hold_calendar(txn: &DatabaseTransaction, calendar: CalendarId) -> anyhow::Result<()> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        [
+            PG_LOCK_CALENDAR_APPOINTMENTS.into(),
+            calendar.to_string().into(),
+        ],
+    ))
+    .await
+    .with_context(|| format!("could not lock the appointments of calendar {calendar}"))?;
+    Ok(())
+}
+
+/// The appointment `id` of `calendar`, locked for update on PostgreSQL
+/// (SQLite's `BEGIN IMMEDIATE` already excludes other writers).
+async fn find_for_update(
+    txn: &DatabaseTransaction,
+    calendar: CalendarId,
+    id: AppointmentId,
+) -> anyhow::Result<Option<appointments::Model>> {
+    appointments::Entity::find()
+        .filter(Column::CalendarId.eq(calendar.as_uuid()))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .lock_exclusive()
+        .one(txn)
+        .await
+        .with_context(|| format!("could not read appointment {id}"))
+}
+
+/// Reads back a row this transaction just changed.
+async fn reread(
+    txn: &DatabaseTransaction,
+    calendar: CalendarId,
+    id: AppointmentId,
+) -> anyhow::Result<Appointment> {
+    let row = appointments::Entity::find()
+        .filter(Column::CalendarId.eq(calendar.as_uuid()))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .one(txn)
+        .await
+        .with_context(|| format!("could not read back appointment {id}"))?
+        .with_context(|| format!("appointment {id} vanished while it was being changed"))?;
+    rows::appointment(row)
+}
+
+impl Store {
+    /// One booking try: one transaction (`BEGIN IMMEDIATE` on SQLite).
+    async fn try_book(&self, plan: &Plan) -> Step<Result<BookOutcome, StoreBookError>> {
+        let _gate = self.lock_writes().await;
+        let txn = match self.begin_write().await {
+            Ok(txn) => txn,
+            Err(e) => return fail(e.context("could not begin the booking")),
+        };
+        let code = ConfirmationCode::generate();
+        match book_in(&txn, plan, code).await {
+            Ok(Booked::Inserted(created)) => {
+                in_transaction(
+                    txn,
+                    Ok(Ok(BookOutcome::Created(created))),
+                    "could not commit the booking",
+                )
+                .await
+            }
+            Ok(Booked::Decided(answer)) => {
+                // Nothing was written: end the read-only transaction.
+                rollback(txn).await;
+                Step::Done(answer)
+            }
+            Err(e) => {
+                rollback(txn).await;
+                fail(e)
+            }
+            Ok(Booked::Refused(err)) => {
+                rollback(txn).await;
+                match classify(&err) {
+                    Failure::Transient => {
+                        Step::Retry("the database asked to retry (busy or deadlock)")
+                    }
+                    Failure::Unique(UniqueRule::ConfirmationCode) => {
+                        Step::Retry("the confirmation code is taken in this calendar")
+                    }
+                    // Someone else stored a conflicting booking between our
+                    // check and our insert (PostgreSQL: the exclusion
+                    // constraint or the idempotency index caught it). Read who
+                    // holds the time now to answer precisely.
+                    Failure::Overlap | Failure::Unique(UniqueRule::IdempotencyKey) => {
+                        match decide(&self.db, plan).await {
+                            Ok(Some(answer)) => Step::Done(answer),
+                            Ok(None) => Step::Retry("the conflicting booking is gone"),
+                            Err(e) => fail(e),
+                        }
+                    }
+                    Failure::Unique(UniqueRule::Other) | Failure::Other => {
+                        fail(anyhow::Error::new(err).context("could not insert the appointment"))
+                    }
+                }
+            }
+        }
+    }
+
+    async fn try_cancel(
+        &self,
+        calendar: CalendarId,
+        id: AppointmentId,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Step<Result<Appointment, StoreCancelError>> {
+        let _gate = self.lock_writes().await;
+        let txn = match self.begin_write().await {
+            Ok(txn) => txn,
+            Err(e) => return fail(e.context("could not begin the cancellation")),
+        };
+        let result = cancel_in(&txn, calendar, id, reason, at).await;
+        in_transaction(txn, result, "could not commit the cancellation").await
+    }
+
+    async fn try_reschedule(
+        &self,
+        calendar: CalendarId,
+        id: AppointmentId,
+        new_range: TimeRange,
+        blocked_until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Step<Result<Appointment, StoreRescheduleError>> {
+        let _gate = self.lock_writes().await;
+        let txn = match self.begin_write().await {
+            Ok(txn) => txn,
+            Err(e) => return fail(e.context("could not begin the reschedule")),
+        };
+        match reschedule_in(&txn, calendar, id, new_range, blocked_until, at).await {
+            Ok(Ok(moved)) => {
+                in_transaction(txn, Ok(Ok(moved)), "could not commit the reschedule").await
+            }
+            Ok(Err(Moved::Refused(refusal))) => {
+                rollback(txn).await;
+                Step::Done(Err(refusal))
+            }
+            Ok(Err(Moved::Retry(reason))) => {
+                rollback(txn).await;
+                Step::Retry(reason)
+            }
+            Err(e) => {
+                rollback(txn).await;
+                fail(e)
+            }
+        }
+    }
+}
+
+/// Inside the booking transaction: decide, then insert if the time is free.
+async fn book_in(
+    txn: &DatabaseTransaction,
+    plan: &Plan,
+    code: ConfirmationCode,
+) -> anyhow::Result<Booked> {
+    hold_calendar(txn, plan.new.calendar_id).await?;
+    if let Some(answer) = decide(txn, plan).await? {
+        return Ok(Booked::Decided(answer));
+    }
+    let row = rows::new_appointment_row(&plan.new, &code, plan.blocked_until);
+    match appointments::Entity::insert(row)
+        .exec_without_returning(txn)
+        .await
+    {
+        Ok(_) => Ok(Booked::Inserted(Appointment::from_new(
+            plan.new.clone(),
+            code,
+        ))),
+        Err(err) => Ok(Booked::Refused(err)),
+    }
+}
+
+async fn cancel_in(
+    txn: &DatabaseTransaction,
+    calendar: CalendarId,
+    id: AppointmentId,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> anyhow::Result<Result<Appointment, StoreCancelError>> {
+    let Some(row) = find_for_update(txn, calendar, id).await? else {
+        return Ok(Err(StoreCancelError::NotFound));
+    };
+    let current = rows::appointment(row)?;
+    if !current.is_active() {
+        return Ok(Err(StoreCancelError::AlreadyCancelled(Box::new(current))));
+    }
+    let updated = appointments::Entity::update_many()
+        .col_expr(
+            Column::Status,
+            Expr::value(AppointmentStatus::Cancelled.as_str()),
+        )
+        .col_expr(Column::CancelledAt, Expr::value(Some(at)))
+        .col_expr(Column::CancelReason, Expr::value(reason.map(str::to_owned)))
+        .col_expr(Column::UpdatedAt, Expr::value(at))
+        .filter(Column::CalendarId.eq(calendar.as_uuid()))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .filter(Column::Status.eq(CONFIRMED))
+        .exec(txn)
+        .await
+        .with_context(|| format!("could not cancel appointment {id}"))?;
+    if updated.rows_affected != 1 {
+        anyhow::bail!(
+            "cancelling appointment {id} changed {} rows",
+            updated.rows_affected
+        );
+    }
+    Ok(Ok(reread(txn, calendar, id).await?))
+}
+
+/// Why a reschedule try stored nothing.
+enum Moved {
+    Refused(StoreRescheduleError),
+    Retry(&'static str),
+}
+
+async fn reschedule_in(
+    txn: &DatabaseTransaction,
+    calendar: CalendarId,
+    id: AppointmentId,
+    new_range: TimeRange,
+    blocked_until: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> anyhow::Result<Result<Appointment, Moved>> {
+    hold_calendar(txn, calendar).await?;
+    let Some(row) = find_for_update(txn, calendar, id).await? else {
+        return Ok(Err(Moved::Refused(StoreRescheduleError::NotFound)));
+    };
+    let current = rows::appointment(row)?;
+    if !current.is_active() {
+        return Ok(Err(Moved::Refused(StoreRescheduleError::Cancelled(
+            Box::new(current),
+        ))));
+    }
+    // The appointment's own old time never blocks the move.
+    let others = active_holding(
+        txn,
+        calendar,
+        new_range.start(),
+        blocked_until,
+        Some(id.as_uuid()),
+    )
+    .await?;
+    if !others.is_empty() {
+        return Ok(Err(Moved::Refused(StoreRescheduleError::SlotTaken)));
+    }
+    let updated = appointments::Entity::update_many()
+        .col_expr(Column::StartsAt, Expr::value(new_range.start()))
+        .col_expr(Column::EndsAt, Expr::value(new_range.end()))
+        .col_expr(Column::BlockedUntil, Expr::value(blocked_until))
+        .col_expr(Column::UpdatedAt, Expr::value(at))
+        .filter(Column::CalendarId.eq(calendar.as_uuid()))
+        .filter(Column::Id.eq(id.as_uuid()))
+        .filter(Column::Status.eq(CONFIRMED))
+        .exec(txn)
+        .await;
+    match updated {
+        Ok(done) if done.rows_affected == 1 => Ok(Ok(reread(txn, calendar, id).await?)),
+        Ok(_) => Ok(Err(Moved::Retry("the appointment changed during the move"))),
+        Err(err) => match classify(&err) {
+            // PostgreSQL: a booking committed between our check and our update.
+            Failure::Overlap => Ok(Err(Moved::Refused(StoreRescheduleError::SlotTaken))),
+            _ => Err(anyhow::Error::new(err).context(format!("could not move appointment {id}"))),
+        },
+    }
+}
+
+#[async_trait]
+impl AppointmentRepository for Store {
+    #[tracing::instrument(
+        skip_all,
+        fields(calendar = %new.calendar_id, appointment = %new.id, backend = ?self.backend)
+    )]
+    async fn book(
+        &self,
+        new: NewAppointment,
+        buffer: Duration,
+    ) -> Result<BookOutcome, StoreBookError> {
+        let plan = Plan::new(new, buffer).context("could not prepare the booking")?;
+        self.with_retries("book an appointment", || self.try_book(&plan))
+            .await
+    }
+
+    async fn get(
+        &self,
+        calendar: CalendarId,
+        id: AppointmentId,
+    ) -> anyhow::Result<Option<Appointment>> {
+        appointments::Entity::find()
+            .filter(Column::CalendarId.eq(calendar.as_uuid()))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .one(&self.db)
+            .await
+            .with_context(|| format!("could not read appointment {id}"))?
+            .map(rows::appointment)
+            .transpose()
+    }
+
+    async fn find_by_code(
+        &self,
+        calendar: CalendarId,
+        code: &ConfirmationCode,
+    ) -> anyhow::Result<Option<Appointment>> {
+        appointments::Entity::find()
+            .filter(Column::CalendarId.eq(calendar.as_uuid()))
+            .filter(Column::ConfirmationCode.eq(code.as_str()))
+            .one(&self.db)
+            .await
+            .context("could not look up an appointment by confirmation code")?
+            .map(rows::appointment)
+            .transpose()
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        calendar: CalendarId,
+        key: &str,
+    ) -> anyhow::Result<Option<Appointment>> {
+        appointments::Entity::find()
+            .filter(Column::CalendarId.eq(calendar.as_uuid()))
+            .filter(Column::IdempotencyKey.eq(key))
+            .one(&self.db)
+            .await
+            .context("could not look up an appointment by idempotency key")?
+            .map(rows::appointment)
+            .transpose()
+    }
+
+    async fn find_by_phone(
+        &self,
+        calendar: CalendarId,
+        phone: &PhoneNumber,
+        from: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Appointment>> {
+        appointments::Entity::find()
+            .filter(Column::CalendarId.eq(calendar.as_uuid()))
+            .filter(Column::CustomerPhone.eq(phone.as_str()))
+            .filter(Column::Status.ne(CANCELLED))
+            .filter(Column::EndsAt.gt(whole_seconds(from)))
+            .order_by_asc(Column::StartsAt)
+            .order_by_asc(Column::Id)
+            .limit(FIND_BY_PHONE_LIMIT)
+            .all(&self.db)
+            .await
+            .context("could not look up appointments by phone")?
+            .into_iter()
+            .map(rows::appointment)
+            .collect()
+    }
+
+    async fn busy(
+        &self,
+        calendar: CalendarId,
+        window: TimeRange,
+    ) -> anyhow::Result<Vec<TimeRange>> {
+        // Stored times are whole seconds, so comparing with the window's
+        // ends rounded outwards to whole seconds gives the same answer — and
+        // keeps SQLite's text comparison exact.
+        let from = whole_seconds(window.start());
+        let until = ceil_seconds(window.end());
+        let rows = appointments::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .column(Column::StartsAt)
+            .column(Column::EndsAt)
+            .filter(Column::CalendarId.eq(calendar.as_uuid()))
+            .filter(Column::Status.ne(CANCELLED))
+            .filter(Column::StartsAt.lt(until))
+            .filter(Column::EndsAt.gt(from))
+            .order_by_asc(Column::StartsAt)
+            .into_tuple::<(Uuid, DateTime<Utc>, DateTime<Utc>)>()
+            .all(&self.db)
+            .await
+            .context("could not read the busy times")?;
+        rows.into_iter()
+            .map(|(id, start, end)| {
+                TimeRange::new(start, end)
+                    .with_context(|| format!("appointment {id}: the stored starts_at/ends_at"))
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(calendar = %calendar, appointment = %id))]
+    async fn cancel(
+        &self,
+        calendar: CalendarId,
+        id: AppointmentId,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Appointment, StoreCancelError> {
+        let at = whole_seconds(at);
+        let reason = reason.as_deref();
+        self.with_retries("cancel an appointment", || {
+            self.try_cancel(calendar, id, reason, at)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(calendar = %calendar, appointment = %id))]
+    async fn reschedule(
+        &self,
+        calendar: CalendarId,
+        id: AppointmentId,
+        new_range: TimeRange,
+        buffer: Duration,
+        at: DateTime<Utc>,
+    ) -> Result<Appointment, StoreRescheduleError> {
+        let new_range = whole_range(new_range).context("could not prepare the reschedule")?;
+        let blocked_until = whole_seconds(new_range.with_trailing(buffer).end());
+        let at = whole_seconds(at);
+        self.with_retries("reschedule an appointment", || {
+            self.try_reschedule(calendar, id, new_range, blocked_until, at)
+        })
+        .await
+    }
+}

@@ -1,0 +1,27 @@
+//! sea-orm entities of the store's tables: private to this crate.
+//!
+//! Generated from a migrated PostgreSQL database with sea-orm-cli 2.0, then
+//! edited by hand in two places:
+//!
+//! ```sh
+//! cargo install sea-orm-cli@2.0.4
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/voice_scheduler_codegen
+//! createdb -h 127.0.0.1 -U postgres voice_scheduler_codegen
+//! cargo run -p voice-scheduler-migrations -- -u "$DATABASE_URL" up
+//! sea-orm-cli generate entity -u "$DATABASE_URL" \
+//!     -o crates/store/src/entities --entity-format compact \
+//!     --with-serde none --date-time-crate chrono --with-prelude all \
+//!     --ignore-tables seaql_migrations
+//! ```
+//!
+//! Hand edits after generating:
+//! - `DateTimeWithTimeZone` → `DateTimeUtc` (every value we store is UTC; on
+//!   SQLite it is written as RFC 3339 text with a `+00:00` offset).
+//! - `appointments.period` removed: it is a PostgreSQL-only generated column
+//!   (`tstzrange`) used by the exclusion constraint, never read or written.
+
+pub mod prelude;
+
+pub mod appointments;
+pub mod calendars;
+pub mod tool_replies;

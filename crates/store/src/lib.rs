@@ -1,0 +1,381 @@
+//! The sea-orm adapter of voice-scheduler: implements the domain's
+//! [`AppointmentRepository`](voice_scheduler_domain::ports::AppointmentRepository)
+//! and [`ReplayStore`](voice_scheduler_domain::ports::ReplayStore) on
+//! PostgreSQL (production) and SQLite (the embedded default).
+//!
+//! No two active appointments of a calendar may overlap, whatever the
+//! concurrency:
+//!
+//! - **PostgreSQL**: the exclusion constraint `appointments_no_overlap`
+//!   (`EXCLUDE USING gist (calendar_id WITH =, period WITH &&) WHERE (status <> 'cancelled')`)
+//!   is the real guard. A booking or a move first takes a transaction-scoped
+//!   advisory lock on its calendar (so concurrent bookings of one calendar
+//!   queue instead of deadlocking on each other's exclusion checks), checks
+//!   to answer precisely (`Replayed`, `AlreadyBooked`, `SlotTaken`), then
+//!   writes. A writer that raced it anyway is caught by the constraint:
+//!   SQLSTATE `23P01` (which sea-orm's `sql_err()` does not recognise) and a
+//!   unique violation of the idempotency key lead to re-reading who holds the
+//!   time, and the answer `SlotTaken` / `AlreadyBooked` / `Replayed`.
+//! - **SQLite**: every write runs in a transaction opened with
+//!   `BEGIN IMMEDIATE` (sea-orm's [`SqliteTransactionMode::Immediate`]), so the
+//!   write lock is held *before* the overlap check and the check and the write
+//!   are one serialized step, also across processes. Writers of one process
+//!   queue on an async mutex first (no busy-waiting inside SQLite); writers of
+//!   other processes wait in SQLite's `busy_timeout`, and a transaction that
+//!   still meets `SQLITE_BUSY` is retried a bounded number of times.
+//! - Either way a transaction the database aborts as a lost race (SQLite busy,
+//!   PostgreSQL deadlock `40P01` between two inserts waiting on each other's
+//!   exclusion check, or `40001`) is retried from the start, at most
+//!   `MAX_ATTEMPTS` times.
+//!
+//! Entities are private to this crate (see `entities`). Every timestamp is
+//! stored in whole seconds (see `rows::whole_seconds`).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use anyhow::{Context, anyhow, bail};
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, SqliteTransactionMode, TransactionOptions, TransactionSession, TransactionTrait,
+};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use voice_scheduler_domain::CalendarId;
+use voice_scheduler_migrations::{Migrator, MigratorTrait};
+
+mod appointments;
+mod entities;
+mod errors;
+mod replies;
+mod rows;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use entities::calendars;
+use errors::{Failure, classify};
+
+/// How long a SQLite connection waits for another writer's lock before
+/// `SQLITE_BUSY`.
+const SQLITE_BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+/// SQLite connections per process: one writer at a time (WAL), several readers.
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// PostgreSQL pool size.
+const PG_MAX_CONNECTIONS: u32 = 10;
+/// How long to wait for a PostgreSQL connection before failing (so an outage
+/// answers fast instead of piling up requests).
+const PG_ACQUIRE_TIMEOUT: StdDuration = StdDuration::from_secs(3);
+const PG_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(3);
+/// Attempts of one write operation (SQLite busy, a confirmation-code collision,
+/// a conflicting booking that vanished) before giving up.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The database behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend a database URL names: `postgres://` / `postgresql://` or `sqlite:`.
+    pub fn from_url(database_url: &str) -> anyhow::Result<Backend> {
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if database_url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            // The URL itself may carry a password: never echo it.
+            bail!("unsupported database URL: expected postgres://… or sqlite://…")
+        }
+    }
+}
+
+/// The store: a pool of database connections. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+    /// SQLite only: serializes this process's write transactions before they
+    /// ask SQLite for the write lock.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// One try of a write operation: finished (with the operation's result), or
+/// worth another try (the reason is logged).
+pub(crate) enum Step<T> {
+    Done(T),
+    Retry(&'static str),
+}
+
+impl Store {
+    /// Connects to `database_url`: `postgres://…` or `sqlite://path?mode=rwc`
+    /// (the application's default is `sqlite://voice-scheduler.db?mode=rwc`).
+    ///
+    /// SQLite: WAL journal, `synchronous = FULL` (a confirmed booking survives
+    /// a power cut), `busy_timeout` of 5 s, foreign keys on.
+    /// PostgreSQL: a pool of 10 with a 3 s acquire/connect timeout, so an
+    /// outage fails fast.
+    pub async fn connect(database_url: &str) -> anyhow::Result<Store> {
+        let backend = Backend::from_url(database_url)?;
+        let mut options = ConnectOptions::new(database_url.to_owned());
+        // sea-orm's own `debug`-level tracing of statements stays available;
+        // sqlx's per-statement `info` logs would be noise.
+        options.sqlx_logging(false);
+        match backend {
+            Backend::Sqlite => {
+                options
+                    .max_connections(SQLITE_MAX_CONNECTIONS)
+                    .min_connections(1)
+                    .map_sqlx_sqlite_opts(|o| {
+                        o.journal_mode(SqliteJournalMode::Wal)
+                            .synchronous(SqliteSynchronous::Full)
+                            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                            .foreign_keys(true)
+                    });
+            }
+            Backend::Postgres => {
+                options
+                    .max_connections(PG_MAX_CONNECTIONS)
+                    .min_connections(0)
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+                    .connect_timeout(PG_CONNECT_TIMEOUT);
+            }
+        }
+        let db = Database::connect(options)
+            .await
+            .with_context(|| format!("could not connect to the {backend:?} database"))?;
+        match (backend, db.get_database_backend()) {
+            (Backend::Postgres, DbBackend::Postgres) | (Backend::Sqlite, DbBackend::Sqlite) => {}
+            (_, other) => bail!("connected to an unexpected database backend ({other:?})"),
+        }
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Store {
+            db,
+            backend,
+            write_gate,
+        })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.db, None)
+            .await
+            .context("could not apply the database migrations")
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.db.ping().await.context("the database does not answer")
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Inserts the calendar row if it is missing (by id), or updates its name,
+    /// slug and time zone.
+    pub async fn ensure_calendar(
+        &self,
+        id: CalendarId,
+        slug: &str,
+        name: &str,
+        time_zone: &str,
+    ) -> anyhow::Result<()> {
+        use sea_orm::ActiveValue::Set;
+        let row = calendars::ActiveModel {
+            id: Set(id.as_uuid()),
+            slug: Set(slug.to_owned()),
+            name: Set(name.to_owned()),
+            time_zone: Set(time_zone.to_owned()),
+            created_at: Set(rows::whole_seconds(Utc::now())),
+        };
+        self.with_retries("ensure a calendar", || {
+            let row = row.clone();
+            async move {
+                let _gate = self.lock_writes().await;
+                let upsert = calendars::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::column(calendars::Column::Id)
+                            .update_columns([
+                                calendars::Column::Slug,
+                                calendars::Column::Name,
+                                calendars::Column::TimeZone,
+                            ])
+                            .to_owned(),
+                    )
+                    .exec_without_returning(&self.db)
+                    .await;
+                match upsert {
+                    Ok(_) => Step::Done(Ok::<(), anyhow::Error>(())),
+                    Err(e) => fail(
+                        anyhow::Error::new(e)
+                            .context(format!("could not store calendar {id} ('{slug}')")),
+                    ),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Closes every connection of the pool (other clones stop working too).
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.db
+            .close()
+            .await
+            .context("could not close the database connections")
+    }
+
+    /// SQLite: waits for this process's turn to write. PostgreSQL: nothing
+    /// (row locks and the exclusion constraint do the work).
+    async fn lock_writes(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(gate) => Some(Arc::clone(gate).lock_owned().await),
+            None => None,
+        }
+    }
+
+    /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
+    /// write lock is taken now, before anything is read, so what the
+    /// transaction checks cannot change before it writes.
+    async fn begin_write(&self) -> anyhow::Result<DatabaseTransaction> {
+        let txn = match self.backend {
+            Backend::Sqlite => {
+                self.db
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    })
+                    .await
+            }
+            Backend::Postgres => self.db.begin().await,
+        };
+        txn.context("could not begin a write transaction")
+    }
+
+    /// Runs `attempt` until it is done, at most [`MAX_ATTEMPTS`] times, with a
+    /// short growing pause between tries.
+    async fn with_retries<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut attempt: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Step<Result<T, E>>>,
+        E: From<anyhow::Error>,
+    {
+        for n in 1..=MAX_ATTEMPTS {
+            match attempt().await {
+                Step::Done(result) => return result,
+                Step::Retry(reason) => {
+                    tracing::debug!(operation, attempt = n, reason, "retrying");
+                    if n < MAX_ATTEMPTS {
+                        tokio::time::sleep(StdDuration::from_millis(10 * u64::from(n))).await;
+                    }
+                }
+            }
+        }
+        Err(anyhow!("could not {operation}: gave up after {MAX_ATTEMPTS} attempts").into())
+    }
+}
+
+/// Ends a transaction that must not be kept. A failed rollback is logged: the
+/// database rolls back an unfinished transaction when the connection goes.
+pub(crate) async fn rollback(txn: DatabaseTransaction) {
+    if let Err(e) = txn.rollback().await {
+        tracing::warn!(error = %e, "could not roll back a transaction");
+    }
+}
+
+/// Commits `txn`, adding `context` to a failure.
+pub(crate) async fn commit(txn: DatabaseTransaction, context: &'static str) -> anyhow::Result<()> {
+    TransactionSession::commit(txn).await.context(context)
+}
+
+/// True when `err` (anywhere in its chain) is a database error worth retrying
+/// the transaction for (SQLite busy/locked, PostgreSQL deadlock).
+pub(crate) fn is_transient(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<DbErr>())
+        .any(|db_err| classify(db_err) == Failure::Transient)
+}
+
+/// A failed try: worth another one when the failure is transient (see
+/// [`is_transient`]), final otherwise.
+pub(crate) fn fail<T, E: From<anyhow::Error>>(err: anyhow::Error) -> Step<Result<T, E>> {
+    if is_transient(&err) {
+        Step::Retry("the database asked to retry (busy or deadlock)")
+    } else {
+        Step::Done(Err(err.into()))
+    }
+}
+
+/// Runs `f` on `txn` and commits when it returns `Ok(Ok(_))`; otherwise rolls
+/// back. Business refusals (`Ok(Err(_))`) pass through; failures go to [`fail`].
+pub(crate) async fn in_transaction<T, E>(
+    txn: DatabaseTransaction,
+    result: anyhow::Result<Result<T, E>>,
+    commit_context: &'static str,
+) -> Step<Result<T, E>>
+where
+    E: From<anyhow::Error>,
+{
+    match result {
+        Ok(Ok(value)) => match commit(txn, commit_context).await {
+            Ok(()) => Step::Done(Ok(value)),
+            Err(e) => fail(e),
+        },
+        Ok(Err(refusal)) => {
+            rollback(txn).await;
+            Step::Done(Err(refusal))
+        }
+        Err(e) => {
+            rollback(txn).await;
+            fail(e)
+        }
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use sea_orm::ConnectionTrait;
+
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    /// The write lock is held from `BEGIN` on, before the transaction reads
+    /// anything: another connection cannot start writing in between.
+    #[tokio::test]
+    async fn sqlite_write_transactions_hold_the_write_lock_from_begin() -> anyhow::Result<()> {
+        let test_db = TestDatabase::sqlite().await?;
+        let store = Store::connect(&test_db.url).await?;
+        store.migrate().await?;
+
+        let mut options = ConnectOptions::new(test_db.url.clone());
+        options
+            .max_connections(1)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| o.busy_timeout(StdDuration::ZERO));
+        let other = Database::connect(options).await?;
+
+        let txn = store.begin_write().await?;
+        let blocked = other.execute_unprepared("BEGIN IMMEDIATE").await;
+        let blocked_is_busy = match &blocked {
+            Err(e) => classify(e) == Failure::Transient,
+            Ok(_) => false,
+        };
+        rollback(txn).await;
+        assert!(blocked_is_busy, "another writer got in: {blocked:?}");
+
+        other.execute_unprepared("BEGIN IMMEDIATE").await?;
+        other.execute_unprepared("ROLLBACK").await?;
+        other.close().await?;
+        store.close().await?;
+        test_db.drop_database().await
+    }
+}

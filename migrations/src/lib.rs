@@ -1,0 +1,37 @@
+//! Database migrations of voice-scheduler.
+//!
+//! One file per migration, named `mYYYYMMDD_HHMMSS_verb_noun.rs`, each with a
+//! real `down`. Migrations are frozen snapshots of the schema: they never
+//! import the store's entities, only identifiers declared here.
+//!
+//! The same migrations run on PostgreSQL (production) and SQLite (the embedded
+//! default). What only PostgreSQL can do — the exclusion constraint that makes
+//! overlapping bookings impossible — is raw SQL behind a backend check.
+//!
+//! Timestamps: every `timestamptz` column is `TIMESTAMP WITH TIME ZONE` on
+//! PostgreSQL and text on SQLite, where sqlx writes chrono `DateTime<Utc>` as
+//! RFC 3339 (`2026-03-01T09:30:00+00:00`). The store truncates every value to
+//! whole seconds before writing, so all stored texts have one fixed width and
+//! compare lexicographically in time order.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_calendars;
+mod m20261126_000002_create_appointments;
+mod m20261126_000003_add_appointments_no_overlap;
+mod m20261126_000004_create_tool_replies;
+
+/// Every migration of the schema, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_create_calendars::Migration),
+            Box::new(m20261126_000002_create_appointments::Migration),
+            Box::new(m20261126_000003_add_appointments_no_overlap::Migration),
+            Box::new(m20261126_000004_create_tool_replies::Migration),
+        ]
+    }
+}
