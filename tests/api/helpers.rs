@@ -13,6 +13,7 @@ pub const NOW: &str = "2030-03-01T17:14:12Z";
 
 pub struct TestApp {
     pub address: String,
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub clock: Arc<FixedClock>,
     db: Option<TestDatabase>,
@@ -53,9 +54,11 @@ pub async fn spawn(db: Db, test_name: &str, extra: &[(&str, &str)]) -> Option<Te
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::new(),
         clock,
         db: Some(database),
@@ -102,6 +105,24 @@ impl TestApp {
 
     pub async fn tool(&self, id: &str, name: &str, args: Value) -> Value {
         self.tool_from(Some("+14155550100"), id, name, args).await
+    }
+
+    /// Runs raw SQL on the app's database.
+    pub async fn sql(&self, statement: &str) {
+        self.db
+            .as_ref()
+            .expect("database")
+            .execute(statement)
+            .await
+            .expect("sql");
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn cleanup(mut self) {

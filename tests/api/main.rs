@@ -7,7 +7,10 @@
 mod helpers;
 
 mod booking;
+mod deploy;
 mod fixtures;
 mod health;
+mod operations;
 mod process;
+mod resilience;
 mod vapi_protocol;

@@ -142,3 +142,33 @@ fn help_lists_the_commands() {
         assert!(text.contains(command), "{text}");
     }
 }
+
+#[test]
+fn config_check_prints_the_settings_with_secrets_masked() {
+    let out = binary()
+        .args(["config", "check"])
+        .env("VAPI_WEBHOOK_SECRET", "a-secret-that-must-not-show")
+        .env("DATABASE_URL", "postgres://app:hunter2@db.internal/app")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("DATABASE_URL=postgres://app:***@db.internal/app"),
+        "{text}"
+    );
+    assert!(text.contains("VAPI_WEBHOOK_SECRET=***"), "{text}");
+    assert!(text.contains("BUSINESS_HOURS=mon-fri 09:00-17:00"));
+    assert!(!text.contains("hunter2") && !text.contains("a-secret-that-must-not-show"));
+    let bad = binary()
+        .args(["config", "check"])
+        .env("SLOT_MINUTES", "7000")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SLOT_MINUTES"));
+}

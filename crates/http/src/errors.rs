@@ -13,17 +13,26 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("this route does not accept that method (allowed: {0})")]
+    MethodNotAllowed(String),
+    #[error("the request body is larger than {} bytes", crate::MAX_BODY_BYTES)]
+    PayloadTooLarge,
+    #[error("the request body must be JSON (Content-Type: application/json), not {0}")]
+    UnsupportedMediaType(String),
     /// A dependency (the database) is down; the client may retry.
     #[error("{0}")]
     ServiceUnavailable(String),
 }
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::ServiceUnavailable(_) => "service_unavailable",
         }
     }
@@ -35,6 +44,9 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -47,6 +59,9 @@ impl ResponseError for ApiError {
             }
             Self::ServiceUnavailable(_) => {
                 response.insert_header(("Retry-After", "5"));
+            }
+            Self::MethodNotAllowed(allowed) => {
+                response.insert_header(("Allow", allowed.as_str()));
             }
             _ => {}
         }

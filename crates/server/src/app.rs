@@ -4,20 +4,21 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, dev::Server};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 use anyhow::Context;
 use async_trait::async_trait;
-use tracing_actix_web::TracingLogger;
 use uuid::Uuid;
 use voice_scheduler_domain::ports::{Clock, LocalCalendarGateway};
 use voice_scheduler_domain::{Calendar, CalendarId, SchedulingService};
-use voice_scheduler_http::{AppState, Readiness};
+use voice_scheduler_http::{AppState, CorsPolicy, MetricsAccess, MetricsRender, Readiness};
 use voice_scheduler_store::Store;
 use voice_scheduler_vapi::auth::SharedSecret;
 use voice_scheduler_vapi::{ToolRunner, ToolSettings};
 
 use crate::config::Settings;
 use crate::secrets::{self, SecretSource};
+use crate::telemetry;
 
 /// The id of the calendar configured through environment variables.
 pub const DEFAULT_CALENDAR_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001);
@@ -25,7 +26,9 @@ pub const DEFAULT_CALENDAR_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000
 /// A built, bound, not yet running application.
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
+    metrics_server: Option<Server>,
     secret_source: SecretSource,
 }
 
@@ -67,33 +70,83 @@ impl Application {
                 ..ToolSettings::default()
             },
         );
+        let metrics: Arc<dyn MetricsRender> = Arc::new(StoreMetrics {
+            handle: telemetry::prometheus(),
+            store: store.clone(),
+        });
+        let metrics_access = match &settings.metrics_token {
+            Some(token) => MetricsAccess::Token(SharedSecret::new(token)),
+            None => MetricsAccess::Hidden,
+        };
         let state = AppState {
             runner,
             calendar,
             vapi_secret: SharedSecret::new(&secret),
             readiness: Arc::new(StoreReadiness(store)),
+            metrics: metrics.clone(),
+            metrics_access,
         };
+        let cors = web::Data::new(CorsPolicy::new(settings.cors_origins.clone()));
+        let grace = u64_secs(settings.shutdown_grace);
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .app_data(cors.clone())
+                .wrap(from_fn(voice_scheduler_http::observe))
                 .configure(voice_scheduler_http::configure(state.clone()))
         })
-        .shutdown_timeout(30)
+        .shutdown_timeout(grace)
         .listen(listener)?
         .run();
         tracing::info!(address = %settings.host, port, "listening");
+
+        let (metrics_server, metrics_port) = match settings.metrics_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("binding the metrics listener {addr}"))?;
+                let metrics_port = listener.local_addr()?.port();
+                let render = metrics.clone();
+                let server = HttpServer::new(move || {
+                    let render = render.clone();
+                    App::new().route(
+                        "/metrics",
+                        web::get().to(move || {
+                            let body = render.render();
+                            async move {
+                                HttpResponse::Ok()
+                                    .content_type("text/plain; version=0.0.4; charset=utf-8")
+                                    .body(body)
+                            }
+                        }),
+                    )
+                })
+                .workers(1)
+                .shutdown_timeout(grace)
+                .listen(listener)?
+                .run();
+                tracing::info!(%addr, "metrics listening");
+                (Some(server), Some(metrics_port))
+            }
+            None => (None, None),
+        };
         Ok(Self {
             port,
+            metrics_port,
             server,
+            metrics_server,
             secret_source,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate metrics listener, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn secret_source(&self) -> SecretSource {
@@ -103,20 +156,63 @@ impl Application {
     /// Serves until the process is asked to stop (SIGINT or SIGTERM), letting
     /// in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics_server {
+            Some(metrics) => {
+                let (main, metrics) = tokio::join!(self.server, metrics);
+                main.and(metrics)
+            }
+            None => self.server.await,
+        }
     }
 }
 
-/// Ready when the database answers within two seconds.
+fn u64_secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+/// Ready when the database answers within two seconds and every migration
+/// is applied.
 struct StoreReadiness(Store);
 
 #[async_trait]
 impl Readiness for StoreReadiness {
     async fn check(&self) -> Result<(), String> {
-        match tokio::time::timeout(Duration::from_secs(2), self.0.ping()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err("the database does not answer".to_owned()),
-            Err(_) => Err("the database did not answer within 2 seconds".to_owned()),
+        let check = async {
+            self.0
+                .ping()
+                .await
+                .map_err(|_| "the database does not answer".to_owned())?;
+            match self.0.pending_migrations().await {
+                Ok(0) => Ok(()),
+                Ok(n) => Err(format!("{n} database migrations are not applied")),
+                Err(_) => Err("the migration status cannot be read".to_owned()),
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), check)
+            .await
+            .unwrap_or_else(|_| Err("the database did not answer within 2 seconds".to_owned()))
+    }
+}
+
+/// Prometheus metrics, with the database pool's use read at scrape time.
+struct StoreMetrics {
+    handle: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    store: Store,
+}
+
+impl MetricsRender for StoreMetrics {
+    fn render(&self) -> String {
+        let pool = self.store.pool_stats();
+        metrics::gauge!("db_pool_connections", "state" => "in_use")
+            .set(f64::from(pool.size.saturating_sub(pool.idle)));
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+        metrics::gauge!("db_pool_max_connections").set(f64::from(pool.max));
+        match &self.handle {
+            Some(handle) => {
+                handle.run_upkeep();
+                handle.render()
+            }
+            None => String::new(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `vapi secret`.
+//! The command line: `serve` (the default), `migrate`, `vapi secret`,
+//! `config check`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -31,6 +32,18 @@ enum Command {
         #[command(subcommand)]
         command: VapiCommand,
     },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print what would be used (secrets
+    /// masked); exits 2 when it is invalid.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +64,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Config {
+        command: ConfigCommand::Check,
+    }) = &cli.command
+    {
+        println!("configuration is valid; the server would use:");
+        for (name, value) in settings.describe() {
+            println!("  {name}={value}");
+        }
+        return ExitCode::SUCCESS;
+    }
     telemetry::init(&settings.log_level, settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,6 +99,7 @@ pub fn main() -> ExitCode {
                 println!("migrations applied");
                 Ok(())
             }
+            Command::Config { .. } => Ok(()),
             Command::Vapi {
                 command: VapiCommand::Secret,
             } => {

@@ -5,7 +5,8 @@
 //! the variable, the value and what is expected.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use voice_scheduler_domain::schedule::ScheduleSettings;
 use voice_scheduler_domain::{PhoneRegion, Schedule, TimeZoneId, WeeklyHours};
@@ -32,7 +33,39 @@ pub struct Settings {
     pub phone_region: PhoneRegion,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// Browser origins allowed by CORS (never on /vapi/*).
+    pub cors_origins: Vec<String>,
+    /// Serves `/metrics` on the main listener to this bearer token.
+    pub metrics_token: Option<String>,
+    /// Serves `/metrics` on this separate address, without a token.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
 }
+
+/// Every environment variable the application reads, with its default
+/// (empty: none) — the source of `.env.example`, docs/configuration.md and
+/// the compose-file test.
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("HOST", "127.0.0.1"),
+    ("PORT", "8000"),
+    ("DATABASE_URL", DEFAULT_DATABASE_URL),
+    ("VAPI_WEBHOOK_SECRET", ""),
+    ("DEFAULT_TIMEZONE", "America/Los_Angeles"),
+    ("BUSINESS_HOURS", "mon-fri 09:00-17:00"),
+    ("SLOT_MINUTES", "30"),
+    ("DEFAULT_DURATION_MINUTES", "30"),
+    ("MIN_NOTICE_MINUTES", "60"),
+    ("BOOKING_HORIZON_DAYS", "60"),
+    ("BUFFER_MINUTES", "0"),
+    ("DEFAULT_PHONE_REGION", "US"),
+    ("LOG_LEVEL", "info"),
+    ("LOG_FORMAT", "pretty"),
+    ("CORS_ORIGINS", ""),
+    ("METRICS_TOKEN", ""),
+    ("METRICS_ADDR", ""),
+    ("SHUTDOWN_GRACE_SECONDS", "30"),
+];
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,6 +81,10 @@ impl fmt::Debug for Settings {
             .field("phone_region", &self.phone_region.code())
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
+            .field("cors_origins", &self.cors_origins)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("metrics_addr", &self.metrics_addr)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }
@@ -207,6 +244,36 @@ impl Settings {
             },
         );
 
+        let cors_origins =
+            read_with(&mut problems, &get, "CORS_ORIGINS", "", parse_origins).unwrap_or_default();
+        let metrics_token = get("METRICS_TOKEN");
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            problems.push(ConfigProblem {
+                variable: "METRICS_TOKEN",
+                value: "***".to_owned(),
+                expected: "at least 16 characters".to_owned(),
+            });
+        }
+        let metrics_addr = get("METRICS_ADDR").and_then(|_| {
+            read(
+                &mut problems,
+                &get,
+                "METRICS_ADDR",
+                "",
+                "an address and port such as 127.0.0.1:9100",
+                |v| v.parse::<SocketAddr>().ok(),
+            )
+        });
+        let shutdown_grace = read(
+            &mut problems,
+            &get,
+            "SHUTDOWN_GRACE_SECONDS",
+            "30",
+            "a whole number of seconds from 0 to 600",
+            |v| v.parse::<u64>().ok().filter(|s| *s <= 600),
+        )
+        .map(Duration::from_secs);
+
         let (
             Some(host),
             Some(port),
@@ -219,6 +286,7 @@ impl Settings {
             Some(buffer),
             Some(phone_region),
             Some(log_format),
+            Some(shutdown_grace),
             true,
         ) = (
             host,
@@ -232,6 +300,7 @@ impl Settings {
             buffer,
             phone_region,
             log_format,
+            shutdown_grace,
             problems.is_empty(),
         )
         else {
@@ -262,8 +331,103 @@ impl Settings {
             phone_region,
             log_level,
             log_format,
+            cors_origins,
+            metrics_token,
+            metrics_addr,
+            shutdown_grace,
         })
     }
+
+    /// The settings as `VARIABLE=value` lines, secrets masked: what
+    /// `voice-scheduler config check` prints.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let masked = |v: &Option<String>, unset: &str| match v {
+            Some(_) => "***".to_owned(),
+            None => unset.to_owned(),
+        };
+        vec![
+            ("HOST".into(), self.host.to_string()),
+            ("PORT".into(), self.port.to_string()),
+            ("DATABASE_URL".into(), mask_url(&self.database_url)),
+            (
+                "VAPI_WEBHOOK_SECRET".into(),
+                masked(
+                    &self.vapi_webhook_secret,
+                    "(generated, kept in the database)",
+                ),
+            ),
+            (
+                "DEFAULT_TIMEZONE".into(),
+                self.schedule.time_zone().to_string(),
+            ),
+            ("BUSINESS_HOURS".into(), self.schedule.hours().to_string()),
+            (
+                "SLOT_MINUTES".into(),
+                self.schedule.slot().num_minutes().to_string(),
+            ),
+            (
+                "DEFAULT_DURATION_MINUTES".into(),
+                self.schedule.default_duration().num_minutes().to_string(),
+            ),
+            (
+                "MIN_NOTICE_MINUTES".into(),
+                self.schedule.min_notice().num_minutes().to_string(),
+            ),
+            (
+                "BOOKING_HORIZON_DAYS".into(),
+                self.schedule.horizon_days().to_string(),
+            ),
+            (
+                "BUFFER_MINUTES".into(),
+                self.schedule.buffer().num_minutes().to_string(),
+            ),
+            ("DEFAULT_PHONE_REGION".into(), self.phone_region.code()),
+            ("LOG_LEVEL".into(), self.log_level.clone()),
+            (
+                "LOG_FORMAT".into(),
+                match self.log_format {
+                    LogFormat::Json => "json",
+                    LogFormat::Pretty => "pretty",
+                }
+                .into(),
+            ),
+            ("CORS_ORIGINS".into(), self.cors_origins.join(",")),
+            (
+                "METRICS_TOKEN".into(),
+                masked(&self.metrics_token, "(unset)"),
+            ),
+            (
+                "METRICS_ADDR".into(),
+                self.metrics_addr
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "(unset)".into()),
+            ),
+            (
+                "SHUTDOWN_GRACE_SECONDS".into(),
+                self.shutdown_grace.as_secs().to_string(),
+            ),
+        ]
+    }
+}
+
+/// `https://app.example.com,https://admin.example.com`: exact origins, no wildcard.
+fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
+    let expected = "a comma-separated list of origins such as https://app.example.com (no '*')";
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let origin = origin.trim_end_matches('/');
+        let well_formed = (origin.starts_with("https://") || origin.starts_with("http://"))
+            && !origin.contains('*')
+            && origin
+                .split("://")
+                .nth(1)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+        if !well_formed {
+            return Err(expected.to_owned());
+        }
+        origins.push(origin.to_owned());
+    }
+    Ok(origins)
 }
 
 fn read<T>(
@@ -340,6 +504,44 @@ mod tests {
         assert_eq!(s.schedule.hours().to_string(), "mon-fri 09:00-17:00");
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert!(s.vapi_webhook_secret.is_none());
+        assert!(s.cors_origins.is_empty() && s.metrics_token.is_none() && s.metrics_addr.is_none());
+        assert_eq!(s.shutdown_grace.as_secs(), 30);
+        // every variable is described, in the documented order
+        let described: Vec<String> = s.describe().into_iter().map(|(k, _)| k).collect();
+        let documented: Vec<&str> = VARIABLES.iter().map(|(k, _)| *k).collect();
+        assert_eq!(described, documented);
+    }
+
+    #[test]
+    fn operator_settings() {
+        let s = settings(&[
+            (
+                "CORS_ORIGINS",
+                "https://app.example.com, http://localhost:3000/",
+            ),
+            ("METRICS_TOKEN", "metrics-token-0123456789"),
+            ("METRICS_ADDR", "127.0.0.1:9100"),
+            ("SHUTDOWN_GRACE_SECONDS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.cors_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(s.metrics_addr.unwrap().port(), 9100);
+        assert_eq!(s.shutdown_grace.as_secs(), 5);
+        let shown = format!("{:?}", s.describe());
+        assert!(!shown.contains("metrics-token-0123456789"));
+        for bad in [
+            ("CORS_ORIGINS", "*"),
+            ("CORS_ORIGINS", "app.example.com"),
+            ("METRICS_ADDR", "9100"),
+            ("SHUTDOWN_GRACE_SECONDS", "-1"),
+            ("METRICS_TOKEN", "short"),
+        ] {
+            let err = settings(&[bad]).unwrap_err();
+            assert_eq!(err.0[0].variable, bad.0, "{bad:?}");
+        }
     }
 
     #[test]

@@ -95,6 +95,17 @@ impl Backend {
     }
 }
 
+/// A snapshot of the connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// The store: a pool of database connections. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -171,6 +182,36 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> anyhow::Result<()> {
         self.db.ping().await.context("the database does not answer")
+    }
+
+    /// How many migrations are not applied yet (readiness wants none).
+    pub async fn pending_migrations(&self) -> anyhow::Result<usize> {
+        Migrator::get_pending_migrations(&self.db)
+            .await
+            .map(|pending| pending.len())
+            .context("could not read the migration status")
+    }
+
+    /// The connection pool's current use.
+    pub fn pool_stats(&self) -> PoolStats {
+        match self.backend {
+            Backend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                PoolStats {
+                    size: pool.size(),
+                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                    max: pool.options().get_max_connections(),
+                }
+            }
+            Backend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                PoolStats {
+                    size: pool.size(),
+                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                    max: pool.options().get_max_connections(),
+                }
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {

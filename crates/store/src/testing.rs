@@ -131,6 +131,19 @@ impl TestDatabase {
         }))
     }
 
+    /// Runs raw SQL on this database (for tests that set up or damage state
+    /// the application would not create itself).
+    pub async fn execute(&self, sql: &str) -> anyhow::Result<()> {
+        let db = Database::connect(ConnectOptions::new(self.url.clone()))
+            .await
+            .context("could not connect to the test database")?;
+        db.execute_unprepared(sql)
+            .await
+            .with_context(|| format!("could not run: {sql}"))?;
+        db.close().await.context("could not close the connection")?;
+        Ok(())
+    }
+
     /// Drops the PostgreSQL database (`DROP DATABASE … WITH (FORCE)`) or
     /// deletes the SQLite file and its directory.
     pub async fn drop_database(mut self) -> anyhow::Result<()> {

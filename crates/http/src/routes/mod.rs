@@ -1,9 +1,22 @@
 pub mod health;
+pub mod metrics;
 pub mod vapi;
+
+use actix_web::HttpResponse;
 
 use crate::ApiError;
 
 /// Any route we do not serve.
-pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("there is no such route".to_owned()))
+}
+
+/// A route we serve, with a method it does not accept.
+pub async fn method_not_allowed(allowed: &'static str) -> Result<HttpResponse, ApiError> {
+    let list = allowed
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ApiError::MethodNotAllowed(list))
 }

@@ -1,0 +1,188 @@
+//! The OpenAPI 3 document served at `/openapi.json` (and rendered at `/docs/`).
+//!
+//! Schemas here describe the wire; they are documentation types, separate
+//! from the domain. A test checks that every route in [`crate::routes()`] is
+//! in the document.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Route paths are written once, in OpenAPI's `{param}` notation, which
+/// actix reads the same way.
+pub const fn actix_path(path: &'static str) -> &'static str {
+    path
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "voice-scheduler",
+        description = "A VAPI voice-assistant backend that checks availability, books, finds, moves and cancels appointments. See docs/ in the repository.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    paths(
+        crate::routes::health::live,
+        crate::routes::health::ready,
+        crate::routes::metrics::render,
+        crate::routes::vapi::message,
+        crate::routes::vapi::doc_book_appointment,
+        crate::routes::vapi::doc_webhook,
+    ),
+    components(schemas(ErrorBody, ErrorDetail, Health, Ready, NotReady, VapiMessage, VapiAnswer, ToolResultBody)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "vapi", description = "Server messages from VAPI assistants"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "vapi_secret",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Vapi-Secret",
+                "The VAPI shared secret (VAPI_WEBHOOK_SECRET)",
+            ))),
+        );
+        components.add_security_scheme(
+            "vapi_bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The VAPI shared secret as a bearer token"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("METRICS_TOKEN"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `malformed_json`, `not_a_vapi_message`,
+    /// `unauthorized`, `not_found`, `method_not_allowed`, `payload_too_large`,
+    /// `unsupported_media_type`, `service_unavailable`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `healthy`.
+    pub status: String,
+    /// RFC 3339.
+    pub timestamp: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NotReady {
+    /// `not_ready`.
+    pub status: String,
+    /// What is missing.
+    pub reason: String,
+}
+
+/// A VAPI server message: `{"message": {"type": ..., ...}}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VapiMessage {
+    /// `type` (`tool-calls`, `function-call`, `status-update`, ...), `call`,
+    /// `toolCallList`, `functionCall`, and whatever else VAPI sends.
+    #[schema(value_type = Object)]
+    pub message: Map<String, Value>,
+}
+
+/// The answer to a server message: `results` for `tool-calls`; `result`
+/// (and `error`, `metadata`) for the legacy `function-call`; `received` for
+/// other types.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VapiAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<ToolResultBody>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<bool>,
+}
+
+/// One tool call's answer: `result` on success or `error` on failure (a
+/// single line to speak), plus structured `metadata` (`metadata.status`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ToolResultBody {
+    #[serde(rename = "toolCallId")]
+    pub tool_call_id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_document() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for (method, path) in crate::routes() {
+            assert!(
+                paths.get(path).and_then(|p| p.get(method)).is_some(),
+                "{} {path} is served but missing from the OpenAPI document",
+                method.to_uppercase()
+            );
+        }
+        // and nothing is documented that is not served
+        for (path, item) in paths {
+            for method in item.as_object().unwrap().keys() {
+                assert!(
+                    crate::routes()
+                        .iter()
+                        .any(|(m, p)| m == method && p == path),
+                    "{method} {path} is documented but not served"
+                );
+            }
+        }
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    }
+}
