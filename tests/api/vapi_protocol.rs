@@ -75,10 +75,7 @@ on_both_backends!(
             ("{\"message\": ", "malformed_json"),
             ("[1, 2]", "not_a_vapi_message"),
             ("{\"message\": {\"no_type\": true}}", "not_a_vapi_message"),
-            (
-                "{\"message\": {\"type\": \"tool-calls\"}}",
-                "not_a_vapi_message",
-            ),
+            ("{\"message\": {\"type\": 7}}", "not_a_vapi_message"),
         ];
         for (raw, code) in cases {
             let r = app
@@ -95,6 +92,25 @@ on_both_backends!(
             assert_eq!(body["error"]["code"], code, "{raw}");
             assert!(!body["error"]["message"].as_str().unwrap().is_empty());
         }
+        // a tool-calls message that carries no calls gets no results
+        let r = app
+            .post_vapi("/vapi/tools", &json!({"message": {"type": "tool-calls"}}))
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"results": []}));
+        // a function-call without its call gets one spoken error
+        let r = app
+            .post_vapi(
+                "/vapi/tools",
+                &json!({"message": {"type": "function-call"}}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("no tool named"),
+            "{body}"
+        );
     }
 );
 

@@ -30,7 +30,7 @@ pub const fn actix_path(path: &'static str) -> &'static str {
         crate::routes::vapi::doc_book_appointment,
         crate::routes::vapi::doc_webhook,
     ),
-    components(schemas(ErrorBody, ErrorDetail, Health, Ready, NotReady, VapiMessage, VapiAnswer, ToolResultBody)),
+    components(schemas(ErrorBody, ErrorDetail, Health, Ready, NotReady, VapiMessage, VapiMessageBody, VapiAnswer, ToolResultBody)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "vapi", description = "Server messages from VAPI assistants"),
@@ -118,10 +118,27 @@ pub struct NotReady {
 /// A VAPI server message: `{"message": {"type": ..., ...}}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct VapiMessage {
-    /// `type` (`tool-calls`, `function-call`, `status-update`, ...), `call`,
-    /// `toolCallList`, `functionCall`, and whatever else VAPI sends.
-    #[schema(value_type = Object)]
-    pub message: Map<String, Value>,
+    pub message: VapiMessageBody,
+}
+
+/// The message itself. Only `type` is required; everything else VAPI sends is
+/// read leniently (see docs/vapi-setup.md).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VapiMessageBody {
+    /// `tool-calls`, `function-call`, `status-update`, `end-of-call-report`,
+    /// `assistant-request`, ... (unknown types are accepted).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `tool-calls`: `[{id, type: "function", function: {name, arguments}}]`,
+    /// `arguments` an object or a JSON string; flat `{id, name, parameters}` items too.
+    #[serde(rename = "toolCallList", skip_serializing_if = "Option::is_none")]
+    pub tool_call_list: Option<Value>,
+    /// The legacy `function-call`: `{name, parameters}`.
+    #[serde(rename = "functionCall", skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<Value>,
+    /// The call: `id`, `customer.number`, `assistantId`, `phoneNumberId`, `type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<Value>,
 }
 
 /// The answer to a server message: `results` for `tool-calls`; `result`
