@@ -229,11 +229,7 @@ impl ToolRunner {
         args: Args<'_>,
     ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(
-            &mut problems,
-            args.zone("timezone", calendar.schedule.time_zone()),
-        )
-        .unwrap_or(calendar.schedule.time_zone());
+        let zone = caller_zone(&mut problems, args, calendar);
         let duration = keep(
             &mut problems,
             args.integer("duration_minutes", "a whole number of minutes such as 30"),
@@ -418,11 +414,7 @@ impl ToolRunner {
         context: &CallContext,
     ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(
-            &mut problems,
-            args.zone("timezone", calendar.schedule.time_zone()),
-        )
-        .unwrap_or(calendar.schedule.time_zone());
+        let zone = caller_zone(&mut problems, args, calendar);
         let name = match args.text("name") {
             None => {
                 problems.push(ArgProblem::missing("name", "the caller's full name"));
@@ -461,24 +453,13 @@ impl ToolRunner {
         let date = keep(&mut problems, args.date("date")).flatten();
         let time = keep(&mut problems, args.time("time")).flatten();
         let start_arg = keep(&mut problems, args.time("start")).flatten();
-        let start = match args::resolve_instant(date, time.or(start_arg), zone, "date", "time") {
-            Ok(at) => Some(at),
-            Err(WhenProblem::Args(more)) => {
-                problems.extend(more);
-                None
-            }
-            Err(WhenProblem::DoesNotExist { date, time }) => {
-                problems.push(ArgProblem {
-                    field: "time",
-                    message: format!(
-                        "{} does not exist on {} because the clocks change that night",
-                        time.format("%-I:%M %p"),
-                        speech::date(date)
-                    ),
-                });
-                None
-            }
-        };
+        let start = start_from(
+            &mut problems,
+            date,
+            time.or(start_arg),
+            zone,
+            ("date", "time"),
+        );
         let (Some(name), Some(phone), Some(start), true) =
             (name, phone, start, problems.is_empty())
         else {
@@ -515,8 +496,7 @@ impl ToolRunner {
                         ),
                     ),
                 };
-                let mut metadata = appointment_json(a, zone);
-                metadata["status"] = json!(status);
+                let metadata = with_status(appointment_json(a, zone), status);
                 Answer::ok(
                     call,
                     format!(
@@ -564,11 +544,7 @@ impl ToolRunner {
         context: &CallContext,
     ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(
-            &mut problems,
-            args.zone("timezone", calendar.schedule.time_zone()),
-        )
-        .unwrap_or(calendar.schedule.time_zone());
+        let zone = caller_zone(&mut problems, args, calendar);
         let phone = self.phone_or_caller(&mut problems, args, context);
         let (Some(phone), true) = (phone, problems.is_empty()) else {
             return invalid(call, &problems);
@@ -623,11 +599,7 @@ impl ToolRunner {
         context: &CallContext,
     ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(
-            &mut problems,
-            args.zone("timezone", calendar.schedule.time_zone()),
-        )
-        .unwrap_or(calendar.schedule.time_zone());
+        let zone = caller_zone(&mut problems, args, calendar);
         let which = self.appointment_ref(&mut problems, args, context, zone);
         let (Some(which), true) = (which, problems.is_empty()) else {
             return invalid(call, &problems);
@@ -635,8 +607,7 @@ impl ToolRunner {
         let reason = args.text("reason");
         match self.service.cancel(calendar, &which, reason).await {
             Ok(a) => {
-                let mut metadata = appointment_json(&a, zone);
-                metadata["status"] = json!("cancelled");
+                let metadata = with_status(appointment_json(&a, zone), "cancelled");
                 Answer::ok(
                     call,
                     format!(
@@ -647,8 +618,7 @@ impl ToolRunner {
                 )
             }
             Err(CancelError::AlreadyCancelled(a)) => {
-                let mut metadata = appointment_json(&a, zone);
-                metadata["status"] = json!("already_cancelled");
+                let metadata = with_status(appointment_json(&a, zone), "already_cancelled");
                 Answer::ok(
                     call,
                     format!(
@@ -670,47 +640,25 @@ impl ToolRunner {
         context: &CallContext,
     ) -> Answer {
         let mut problems = Vec::new();
-        let zone = keep(
-            &mut problems,
-            args.zone("timezone", calendar.schedule.time_zone()),
-        )
-        .unwrap_or(calendar.schedule.time_zone());
+        let zone = caller_zone(&mut problems, args, calendar);
         let which = self.appointment_ref(&mut problems, args, context, zone);
         let new_date = keep(&mut problems, args.date("new_date")).flatten();
         let new_time = keep(&mut problems, args.time("new_time")).flatten();
         let new_start_arg = keep(&mut problems, args.time("new_start")).flatten();
-        let new_start = match args::resolve_instant(
+        let new_start = start_from(
+            &mut problems,
             new_date,
             new_time.or(new_start_arg),
             zone,
-            "new_date",
-            "new_time",
-        ) {
-            Ok(at) => Some(at),
-            Err(WhenProblem::Args(more)) => {
-                problems.extend(more);
-                None
-            }
-            Err(WhenProblem::DoesNotExist { date, time }) => {
-                problems.push(ArgProblem {
-                    field: "new_time",
-                    message: format!(
-                        "{} does not exist on {} because the clocks change that night",
-                        time.format("%-I:%M %p"),
-                        speech::date(date)
-                    ),
-                });
-                None
-            }
-        };
+            ("new_date", "new_time"),
+        );
         let (Some(which), Some(new_start), true) = (which, new_start, problems.is_empty()) else {
             return invalid(call, &problems);
         };
         match self.service.reschedule(calendar, &which, new_start).await {
             Ok(moved) => {
                 let a = &moved.appointment;
-                let mut metadata = appointment_json(a, zone);
-                metadata["status"] = json!("rescheduled");
+                let mut metadata = with_status(appointment_json(a, zone), "rescheduled");
                 metadata["previous_start"] = json!(speech::rfc3339(moved.previous.start(), zone));
                 metadata["previous_end"] = json!(speech::rfc3339(moved.previous.end(), zone));
                 Answer::ok(
@@ -748,8 +696,7 @@ impl ToolRunner {
                 locate_failure(call, zone, LocateFailure::Ambiguous(list))
             }
             Err(RescheduleError::Cancelled(a)) => {
-                let mut metadata = appointment_json(&a, zone);
-                metadata["status"] = json!("cancelled");
+                let metadata = with_status(appointment_json(&a, zone), "cancelled");
                 Answer::refuse(
                     call,
                     "That appointment was cancelled, so it cannot be moved. Offer to book a new appointment instead.",
@@ -885,8 +832,7 @@ fn locate_failure(call: &ToolCall, zone: TimeZoneId, failure: LocateFailure) -> 
             json!({"status": "ambiguous", "appointments": list.iter().map(|a| appointment_json(a, zone)).collect::<Vec<_>>()}),
         ),
         LocateFailure::AlreadyPast(a) => {
-            let mut metadata = appointment_json(&a, zone);
-            metadata["status"] = json!("already_past");
+            let metadata = with_status(appointment_json(&a, zone), "already_past");
             Answer::refuse(
                 call,
                 format!(
@@ -1003,6 +949,45 @@ fn invalid(call: &ToolCall, problems: &[ArgProblem]) -> Answer {
 fn trouble(call: &ToolCall, error: anyhow::Error) -> Answer {
     tracing::error!(error = ?error, tool = %call.name, tool_call_id = %call.id, "tool call failed");
     Answer::transient(call, SYSTEM_TROUBLE, json!({"status": "error"}))
+}
+
+fn with_status(mut metadata: Value, status: &str) -> Value {
+    metadata["status"] = json!(status);
+    metadata
+}
+
+/// The `timezone` argument, or the calendar's zone (a bad value is a problem).
+fn caller_zone(problems: &mut Vec<ArgProblem>, args: Args<'_>, calendar: &Calendar) -> TimeZoneId {
+    let default = calendar.schedule.time_zone();
+    keep(problems, args.zone("timezone", default)).unwrap_or(default)
+}
+
+/// The instant `date` and `time` name in `zone`, or the problems why not.
+fn start_from(
+    problems: &mut Vec<ArgProblem>,
+    date: Option<chrono::NaiveDate>,
+    time: Option<TimeInput>,
+    zone: TimeZoneId,
+    fields: (&'static str, &'static str),
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    match args::resolve_instant(date, time, zone, fields.0, fields.1) {
+        Ok(at) => Some(at),
+        Err(WhenProblem::Args(more)) => {
+            problems.extend(more);
+            None
+        }
+        Err(WhenProblem::DoesNotExist { date, time }) => {
+            problems.push(ArgProblem {
+                field: fields.1,
+                message: format!(
+                    "{} does not exist on {} because the clocks change that night",
+                    time.format("%-I:%M %p"),
+                    speech::date(date)
+                ),
+            });
+            None
+        }
+    }
 }
 
 fn keep<T>(problems: &mut Vec<ArgProblem>, value: Result<T, ArgProblem>) -> Option<T> {
