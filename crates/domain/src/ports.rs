@@ -124,6 +124,10 @@ pub trait AppointmentRepository: Send + Sync {
     ///   appointment overlaps.
     /// - MUST assign a [`ConfirmationCode`] unique within the calendar.
     /// - The appointment MUST be durable when `Ok` is returned.
+    /// - MAY refuse (`Unknown`) an appointment that would hold longer than
+    ///   [`Schedule::MAX_HOLD_MINUTES`](crate::Schedule::MAX_HOLD_MINUTES)
+    ///   (no schedule allows one), and rely on that bound to search only
+    ///   appointments that start less than that before the time asked.
     async fn book(
         &self,
         new: NewAppointment,
@@ -180,7 +184,9 @@ pub trait AppointmentRepository: Send + Sync {
     /// the new time (and no longer the old), or nothing changed. The
     /// appointment's own old time never blocks the move; any other active
     /// appointment overlapping the new time (with `buffer`) MUST give
-    /// [`StoreRescheduleError::SlotTaken`].
+    /// [`StoreRescheduleError::SlotTaken`]. Like [`book`](Self::book), MAY
+    /// refuse a time that would hold longer than
+    /// [`Schedule::MAX_HOLD_MINUTES`](crate::Schedule::MAX_HOLD_MINUTES).
     async fn reschedule(
         &self,
         calendar: CalendarId,

@@ -275,6 +275,13 @@ pub struct ScheduleSettings {
 
 impl Schedule {
     pub const MAX_DURATION_MINUTES: i64 = 8 * 60;
+    /// The longest buffer kept free after an appointment.
+    pub const MAX_BUFFER_MINUTES: i64 = 4 * 60;
+    /// The longest time one appointment can hold (`[start, end + buffer)`):
+    /// the longest appointment plus the longest buffer. Repositories may rely
+    /// on it to bound their searches for overlapping appointments (see
+    /// [`AppointmentRepository::book`](crate::ports::AppointmentRepository::book)).
+    pub const MAX_HOLD_MINUTES: i64 = Self::MAX_DURATION_MINUTES + Self::MAX_BUFFER_MINUTES;
 
     pub fn new(s: ScheduleSettings) -> Result<Self, ScheduleError> {
         bounded("slot_minutes", s.slot_minutes, 5, 240)?;
@@ -286,7 +293,12 @@ impl Schedule {
         )?;
         bounded("min_notice_minutes", s.min_notice_minutes, 0, 60 * 24 * 30)?;
         bounded("horizon_days", s.horizon_days, 1, 730)?;
-        bounded("buffer_minutes", s.buffer_minutes, 0, 240)?;
+        bounded(
+            "buffer_minutes",
+            s.buffer_minutes,
+            0,
+            Self::MAX_BUFFER_MINUTES,
+        )?;
         Ok(Self {
             time_zone: s.time_zone,
             hours: s.hours,

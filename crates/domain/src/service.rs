@@ -276,32 +276,28 @@ impl SchedulingService {
             idempotency_key: request.idempotency_key,
             created_at: now,
         };
-        // A replay returns the first outcome, even if the rules would now say otherwise.
-        if let Some(key) = &new.idempotency_key {
-            let existing = self
-                .repo
-                .find_by_idempotency_key(calendar.id, key)
-                .await
-                .map_err(BookError::Unknown)?;
-            if let Some(existing) = existing {
-                return if existing.is_same_request(&new) {
-                    Ok(Booking {
-                        appointment: existing,
-                        status: BookStatus::Booked,
-                    })
-                } else {
-                    Err(BookError::IdempotencyConflict)
-                };
+        // A replay returns the first outcome, even if the rules would now say
+        // otherwise. When the rules pass, the repository answers a replay
+        // itself (`Replayed` / `IdempotencyConflict`, in the booking's own
+        // transaction), so the key is only looked up here when something
+        // before the repository refuses: one database round trip less for
+        // every booking.
+        let external = match self.external_busy(calendar, range).await {
+            Ok(external) => external,
+            Err(e) => {
+                if let Some(first) = self.replay_instead(calendar, &new).await {
+                    return first;
+                }
+                return Err(match e {
+                    BusyError::Unavailable(m) => BookError::CalendarUnavailable(m),
+                    BusyError::Unknown(e) => BookError::Unknown(e),
+                });
             }
-        }
-        let external = self
-            .external_busy(calendar, range)
-            .await
-            .map_err(|e| match e {
-                BusyError::Unavailable(m) => BookError::CalendarUnavailable(m),
-                BusyError::Unknown(e) => BookError::Unknown(e),
-            })?;
+        };
         if let Err(reason) = check_slot(schedule, &external, now, range) {
+            if let Some(first) = self.replay_instead(calendar, &new).await {
+                return first;
+            }
             return Err(self.unavailable(calendar, range, reason).await);
         }
         match self.repo.book(new, schedule.buffer()).await {
@@ -325,6 +321,26 @@ impl SchedulingService {
                 .await),
             Err(StoreBookError::IdempotencyConflict(_)) => Err(BookError::IdempotencyConflict),
             Err(StoreBookError::Unknown(e)) => Err(BookError::Unknown(e)),
+        }
+    }
+
+    /// Before refusing `new`: the first outcome when its idempotency key was
+    /// already used (the booking for the same request, `IdempotencyConflict`
+    /// for another), `None` when the key is new or absent.
+    async fn replay_instead(
+        &self,
+        calendar: &Calendar,
+        new: &NewAppointment,
+    ) -> Option<Result<Booking, BookError>> {
+        let key = new.idempotency_key.as_ref()?;
+        match self.repo.find_by_idempotency_key(calendar.id, key).await {
+            Err(e) => Some(Err(BookError::Unknown(e))),
+            Ok(None) => None,
+            Ok(Some(existing)) if existing.is_same_request(new) => Some(Ok(Booking {
+                appointment: existing,
+                status: BookStatus::Booked,
+            })),
+            Ok(Some(_)) => Some(Err(BookError::IdempotencyConflict)),
         }
     }
 

@@ -14,19 +14,42 @@ use voice_scheduler_domain::ports::{
 };
 use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, CalendarId, ConfirmationCode, NewAppointment,
-    PhoneNumber, TimeRange,
+    PhoneNumber, Schedule, TimeRange,
 };
 
 use crate::entities::appointments::{self, Column};
 use crate::errors::{Failure, UniqueRule, classify};
-use crate::rows::{self, ceil_seconds, whole_range, whole_seconds};
-use crate::{Step, Store, fail, in_transaction, rollback};
+use crate::rows::{self, ceil_seconds, storable, storable_owned, whole_range, whole_seconds};
+use crate::{Backend, Step, Store, fail, in_transaction, rollback};
 
 /// At most this many appointments from [`AppointmentRepository::find_by_phone`].
 const FIND_BY_PHONE_LIMIT: u64 = 50;
 
 const CONFIRMED: &str = "confirmed";
 const CANCELLED: &str = "cancelled";
+
+/// The longest time one stored appointment holds (`[starts_at,
+/// blocked_until)`): [`Schedule::MAX_HOLD_MINUTES`]. [`Plan::new`] and
+/// `reschedule` refuse longer ones, so an appointment that holds any time
+/// after `t` starts after `t - max_hold()`. Every search for appointments
+/// overlapping a time therefore has a lower bound on `starts_at` as well as
+/// an upper one, and stays a short range scan of the
+/// `(calendar_id, starts_at)` index however long the calendar's history is
+/// (with only `starts_at < until`, it read every past appointment).
+fn max_hold() -> Duration {
+    Duration::minutes(Schedule::MAX_HOLD_MINUTES)
+}
+
+/// Refuses a time that holds longer than [`max_hold`].
+fn check_hold(start: DateTime<Utc>, blocked_until: DateTime<Utc>) -> anyhow::Result<()> {
+    if blocked_until - start > max_hold() {
+        anyhow::bail!(
+            "an appointment may hold at most {} minutes (with its buffer)",
+            Schedule::MAX_HOLD_MINUTES
+        );
+    }
+    Ok(())
+}
 
 /// A booking request with its times in whole seconds and the end of the time
 /// it holds (`end + buffer`).
@@ -37,21 +60,16 @@ struct Plan {
 
 impl Plan {
     fn new(mut new: NewAppointment, buffer: Duration) -> anyhow::Result<Plan> {
+        new.purpose = storable_owned(new.purpose);
+        new.booked_by.vapi_call_id = storable_owned(new.booked_by.vapi_call_id);
+        new.booked_by.tool_call_id = storable_owned(new.booked_by.tool_call_id);
+        new.idempotency_key = storable_owned(new.idempotency_key);
         new.range = whole_range(new.range)?;
         new.created_at = whole_seconds(new.created_at);
         let blocked_until = whole_seconds(new.range.with_trailing(buffer).end());
+        check_hold(new.range.start(), blocked_until)?;
         Ok(Plan { new, blocked_until })
     }
-}
-
-/// What one booking transaction found or did.
-enum Booked {
-    /// The answer is known without writing (replay, conflict, taken, already booked).
-    Decided(Result<BookOutcome, StoreBookError>),
-    /// The row is written (not yet committed).
-    Inserted(Appointment),
-    /// The database refused the row; the transaction is unusable.
-    Refused(DbErr),
 }
 
 /// The answer to `plan` given what is stored, or `None` when the time is free:
@@ -110,7 +128,9 @@ async fn decide<C: ConnectionTrait>(
 }
 
 /// Active appointments of `calendar` whose held time `[starts_at, blocked_until)`
-/// overlaps `[start, until)`, except `except`, earliest first.
+/// overlaps `[start, until)`, except `except`, earliest first. `starts_at >
+/// start - max_hold()` follows from `blocked_until > start` (see
+/// [`max_hold`]) and bounds the index scan.
 async fn active_holding<C: ConnectionTrait>(
     db: &C,
     calendar: CalendarId,
@@ -122,6 +142,7 @@ async fn active_holding<C: ConnectionTrait>(
         .filter(Column::CalendarId.eq(calendar.as_uuid()))
         .filter(Column::Status.ne(CANCELLED))
         .filter(Column::StartsAt.lt(until))
+        .filter(Column::StartsAt.gt(start - max_hold()))
         .filter(Column::BlockedUntil.gt(start));
     if let Some(id) = except {
         query = query.filter(Column::Id.ne(id));
@@ -194,56 +215,71 @@ async fn reread(
 }
 
 impl Store {
-    /// One booking try: one transaction (`BEGIN IMMEDIATE` on SQLite).
+    /// One booking try: one statement, a transaction of its own (see
+    /// [`insert_if_free`]), which checks that no active appointment holds
+    /// the time and that the idempotency key is unused, inserts and commits,
+    /// in one round trip. On PostgreSQL it takes the calendar's advisory
+    /// lock first, inside the statement; on SQLite the statement holds the
+    /// write lock from its start (an `INSERT` begins a write transaction
+    /// before it reads), and this process's writers queue on the write gate
+    /// before it. Either way no one else writes between the check and the
+    /// insert, and the lock is held only while the database works — never
+    /// while a reply travels to this process and the next statement travels
+    /// back, which is what bounded the rate of bookings of one calendar when
+    /// a booking took six round trips (docs/performance.md).
+    ///
+    /// Nothing inserted means the check found a holder or the key: read who
+    /// it is ([`decide`]) to answer precisely. On PostgreSQL the check reads
+    /// the statement's snapshot, which a booking that waited for the lock may
+    /// have taken before the previous holder committed; the exclusion
+    /// constraint (`23P01`) and the idempotency index (`23505`) catch that
+    /// case, and [`Store::after_refusal`] answers it the same way.
     async fn try_book(&self, plan: &Plan) -> Step<Result<BookOutcome, StoreBookError>> {
-        let _gate = self.lock_writes().await;
-        let txn = match self.begin_write().await {
-            Ok(txn) => txn,
-            Err(e) => return fail(e.context("could not begin the booking")),
-        };
         let code = ConfirmationCode::generate();
-        match book_in(&txn, plan, code).await {
-            Ok(Booked::Inserted(created)) => {
-                in_transaction(
-                    txn,
-                    Ok(Ok(BookOutcome::Created(created))),
-                    "could not commit the booking",
-                )
-                .await
+        let gate = self.lock_writes().await;
+        let inserted = self
+            .db
+            .execute_raw(insert_if_free(self.backend, plan, &code))
+            .await;
+        drop(gate);
+        match inserted {
+            Ok(done) if done.rows_affected() == 1 => Step::Done(Ok(BookOutcome::Created(
+                Appointment::from_new(plan.new.clone(), code),
+            ))),
+            Ok(_) => match decide(&self.db, plan).await {
+                Ok(Some(answer)) => Step::Done(answer),
+                Ok(None) => Step::Retry("the booking that held the time is gone"),
+                Err(e) => fail(e),
+            },
+            Err(err) => self.after_refusal(plan, err).await,
+        }
+    }
+
+    /// The database refused the new row (the transaction is over): retry,
+    /// or answer who holds the time or the key now.
+    async fn after_refusal(
+        &self,
+        plan: &Plan,
+        err: DbErr,
+    ) -> Step<Result<BookOutcome, StoreBookError>> {
+        match classify(&err) {
+            Failure::Transient => Step::Retry("the database asked to retry (busy or deadlock)"),
+            Failure::Unique(UniqueRule::ConfirmationCode) => {
+                Step::Retry("the confirmation code is taken in this calendar")
             }
-            Ok(Booked::Decided(answer)) => {
-                // Nothing was written: end the read-only transaction.
-                rollback(txn).await;
-                Step::Done(answer)
-            }
-            Err(e) => {
-                rollback(txn).await;
-                fail(e)
-            }
-            Ok(Booked::Refused(err)) => {
-                rollback(txn).await;
-                match classify(&err) {
-                    Failure::Transient => {
-                        Step::Retry("the database asked to retry (busy or deadlock)")
-                    }
-                    Failure::Unique(UniqueRule::ConfirmationCode) => {
-                        Step::Retry("the confirmation code is taken in this calendar")
-                    }
-                    // Someone else stored a conflicting booking between our
-                    // check and our insert (PostgreSQL: the exclusion
-                    // constraint or the idempotency index caught it). Read who
-                    // holds the time now to answer precisely.
-                    Failure::Overlap | Failure::Unique(UniqueRule::IdempotencyKey) => {
-                        match decide(&self.db, plan).await {
-                            Ok(Some(answer)) => Step::Done(answer),
-                            Ok(None) => Step::Retry("the conflicting booking is gone"),
-                            Err(e) => fail(e),
-                        }
-                    }
-                    Failure::Unique(UniqueRule::Other) | Failure::Other => {
-                        fail(anyhow::Error::new(err).context("could not insert the appointment"))
-                    }
+            // Someone else stored a conflicting booking between our check and
+            // our insert (PostgreSQL: the exclusion constraint or the
+            // idempotency index caught it). Read who holds the time now to
+            // answer precisely.
+            Failure::Overlap | Failure::Unique(UniqueRule::IdempotencyKey) => {
+                match decide(&self.db, plan).await {
+                    Ok(Some(answer)) => Step::Done(answer),
+                    Ok(None) => Step::Retry("the conflicting booking is gone"),
+                    Err(e) => fail(e),
                 }
+            }
+            Failure::Unique(UniqueRule::Other) | Failure::Other => {
+                fail(anyhow::Error::new(err).context("could not insert the appointment"))
             }
         }
     }
@@ -297,26 +333,124 @@ impl Store {
     }
 }
 
-/// Inside the booking transaction: decide, then insert if the time is free.
-async fn book_in(
-    txn: &DatabaseTransaction,
-    plan: &Plan,
-    code: ConfirmationCode,
-) -> anyhow::Result<Booked> {
-    hold_calendar(txn, plan.new.calendar_id).await?;
-    if let Some(answer) = decide(txn, plan).await? {
-        return Ok(Booked::Decided(answer));
-    }
-    let row = rows::new_appointment_row(&plan.new, &code, plan.blocked_until);
-    match appointments::Entity::insert(row)
-        .exec_without_returning(txn)
-        .await
-    {
-        Ok(_) => Ok(Booked::Inserted(Appointment::from_new(
-            plan.new.clone(),
-            code,
-        ))),
-        Err(err) => Ok(Booked::Refused(err)),
+/// The booking as one statement (its own transaction): insert `plan`'s row
+/// unless [`decide`]'s checks find something — an active appointment
+/// holding the time (with the same bounds as [`active_holding`]), or the
+/// idempotency key already used. On PostgreSQL the row to insert comes out
+/// of the subquery that takes the calendar's advisory lock, so no insert of
+/// this calendar runs without the lock (two inserts of overlapping times
+/// could otherwise wait on each other's exclusion check until the deadlock
+/// detector aborts one). `bench/booking.sql` runs the PostgreSQL statement
+/// as the pgbench ceiling of a booking.
+fn insert_if_free(backend: Backend, plan: &Plan, code: &ConfirmationCode) -> Statement {
+    let new = &plan.new;
+    let start = new.range.start();
+    let row: [sea_orm::Value; 17] = [
+        new.id.as_uuid().into(),
+        new.calendar_id.as_uuid().into(),
+        code.as_str().to_owned().into(),
+        start.into(),
+        new.range.end().into(),
+        plan.blocked_until.into(),
+        new.time_zone.name().to_owned().into(),
+        AppointmentStatus::Confirmed.as_str().to_owned().into(),
+        new.customer_name.as_str().to_owned().into(),
+        new.customer_phone.as_str().to_owned().into(),
+        new.customer_email
+            .as_ref()
+            .map(|e| e.as_str().to_owned())
+            .into(),
+        new.purpose.clone().into(),
+        new.booked_by.channel.as_str().to_owned().into(),
+        new.booked_by.vapi_call_id.clone().into(),
+        new.booked_by.tool_call_id.clone().into(),
+        new.idempotency_key.clone().into(),
+        new.created_at.into(),
+    ];
+    match backend {
+        Backend::Postgres => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            r#"INSERT INTO "appointments" ("id", "calendar_id", "confirmation_code", "starts_at", "ends_at",
+  "blocked_until", "time_zone", "status", "customer_name", "customer_phone", "customer_email",
+  "purpose", "channel", "vapi_call_id", "tool_call_id", "idempotency_key", "created_at",
+  "updated_at", "cancelled_at", "cancel_reason")
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, NULL, NULL
+FROM (SELECT pg_advisory_xact_lock($18, hashtext($19))) AS "held"
+WHERE NOT EXISTS (
+    SELECT 1 FROM "appointments"
+    WHERE "calendar_id" = $2 AND "status" <> $20
+      AND "starts_at" < $6 AND "starts_at" > $21 AND "blocked_until" > $4)
+  AND NOT EXISTS (
+    SELECT 1 FROM "appointments" WHERE "calendar_id" = $2 AND "idempotency_key" = $16)"#,
+            row.into_iter().chain([
+                PG_LOCK_CALENDAR_APPOINTMENTS.into(),
+                new.calendar_id.to_string().into(),
+                CANCELLED.to_owned().into(),
+                (start - max_hold()).into(),
+            ]),
+        ),
+        Backend::Sqlite => {
+            let [
+                id,
+                calendar,
+                code,
+                starts,
+                ends,
+                blocked,
+                zone,
+                status,
+                name,
+                phone,
+                email,
+                purpose,
+                channel,
+                call,
+                tool,
+                key,
+                created,
+            ] = row;
+            Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                r#"INSERT INTO "appointments" ("id", "calendar_id", "confirmation_code", "starts_at", "ends_at",
+  "blocked_until", "time_zone", "status", "customer_name", "customer_phone", "customer_email",
+  "purpose", "channel", "vapi_call_id", "tool_call_id", "idempotency_key", "created_at",
+  "updated_at", "cancelled_at", "cancel_reason")
+SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL
+WHERE NOT EXISTS (
+    SELECT 1 FROM "appointments"
+    WHERE "calendar_id" = ? AND "status" <> ?
+      AND "starts_at" < ? AND "starts_at" > ? AND "blocked_until" > ?)
+  AND NOT EXISTS (
+    SELECT 1 FROM "appointments" WHERE "calendar_id" = ? AND "idempotency_key" = ?)"#,
+                [
+                    id,
+                    calendar.clone(),
+                    code,
+                    starts.clone(),
+                    ends,
+                    blocked.clone(),
+                    zone,
+                    status,
+                    name,
+                    phone,
+                    email,
+                    purpose,
+                    channel,
+                    call,
+                    tool,
+                    key.clone(),
+                    created.clone(),
+                    created,
+                    calendar.clone(),
+                    CANCELLED.to_owned().into(),
+                    blocked,
+                    (start - max_hold()).into(),
+                    starts,
+                    calendar,
+                    key,
+                ],
+            )
+        }
     }
 }
 
@@ -467,7 +601,7 @@ impl AppointmentRepository for Store {
     ) -> anyhow::Result<Option<Appointment>> {
         appointments::Entity::find()
             .filter(Column::CalendarId.eq(calendar.as_uuid()))
-            .filter(Column::IdempotencyKey.eq(key))
+            .filter(Column::IdempotencyKey.eq(storable(key).as_ref()))
             .one(&self.db)
             .await
             .context("could not look up an appointment by idempotency key")?
@@ -486,6 +620,8 @@ impl AppointmentRepository for Store {
             .filter(Column::CustomerPhone.eq(phone.as_str()))
             .filter(Column::Status.ne(CANCELLED))
             .filter(Column::EndsAt.gt(whole_seconds(from)))
+            // implied by the line above (see `max_hold`); bounds the index scan
+            .filter(Column::StartsAt.gt(whole_seconds(from) - max_hold()))
             .order_by_asc(Column::StartsAt)
             .order_by_asc(Column::Id)
             .limit(FIND_BY_PHONE_LIMIT)
@@ -516,6 +652,8 @@ impl AppointmentRepository for Store {
             .filter(Column::Status.ne(CANCELLED))
             .filter(Column::StartsAt.lt(until))
             .filter(Column::EndsAt.gt(from))
+            // implied by the line above (see `max_hold`); bounds the index scan
+            .filter(Column::StartsAt.gt(from - max_hold()))
             .order_by_asc(Column::StartsAt)
             .into_tuple::<(Uuid, DateTime<Utc>, DateTime<Utc>)>()
             .all(&self.db)
@@ -538,6 +676,7 @@ impl AppointmentRepository for Store {
         at: DateTime<Utc>,
     ) -> Result<Appointment, StoreCancelError> {
         let at = whole_seconds(at);
+        let reason = storable_owned(reason);
         let reason = reason.as_deref();
         self.with_retries("cancel an appointment", || {
             self.try_cancel(calendar, id, reason, at)
@@ -556,6 +695,7 @@ impl AppointmentRepository for Store {
     ) -> Result<Appointment, StoreRescheduleError> {
         let new_range = whole_range(new_range).context("could not prepare the reschedule")?;
         let blocked_until = whole_seconds(new_range.with_trailing(buffer).end());
+        check_hold(new_range.start(), blocked_until).context("could not prepare the reschedule")?;
         let at = whole_seconds(at);
         self.with_retries("reschedule an appointment", || {
             self.try_reschedule(calendar, id, new_range, blocked_until, at)

@@ -2,15 +2,36 @@
 
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::ActiveValue::Set;
 use voice_scheduler_domain::appointment::AppointmentParts;
 use voice_scheduler_domain::ports::StoredReply;
 use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, BookedBy, CalendarId, Channel, ConfirmationCode,
-    Email, NewAppointment, PersonName, PhoneNumber, TimeRange, TimeZoneId,
+    Email, PersonName, PhoneNumber, TimeRange, TimeZoneId,
 };
 
 use crate::entities::{appointments, tool_replies};
+
+/// Free text as the store keeps it: U+0000 replaced by U+FFFD.
+/// PostgreSQL cannot hold U+0000 in `text` (it refuses the whole
+/// statement); SQLite can, but both backends must store the same thing. The
+/// free text that reaches the store unchecked (a booking's purpose, VAPI call
+/// and tool-call ids, idempotency and reply keys, cancel reasons) goes
+/// through here, on writes and on the lookups that must match them.
+pub(crate) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{fffd}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// [`storable`] for an owned, optional value.
+pub(crate) fn storable_owned(text: Option<String>) -> Option<String> {
+    text.map(|t| match storable(&t) {
+        std::borrow::Cow::Borrowed(_) => t,
+        std::borrow::Cow::Owned(clean) => clean,
+    })
+}
 
 /// Every timestamp is stored in whole seconds. On SQLite timestamps are RFC 3339
 /// text (`2026-03-01T09:30:00+00:00`); without fractions every value has the
@@ -72,36 +93,6 @@ pub(crate) fn appointment(row: appointments::Model) -> anyhow::Result<Appointmen
         cancelled_at: row.cancelled_at,
         cancel_reason: row.cancel_reason,
     }))
-}
-
-/// The row of a new, confirmed appointment.
-pub(crate) fn new_appointment_row(
-    new: &NewAppointment,
-    code: &ConfirmationCode,
-    blocked_until: DateTime<Utc>,
-) -> appointments::ActiveModel {
-    appointments::ActiveModel {
-        id: Set(new.id.as_uuid()),
-        calendar_id: Set(new.calendar_id.as_uuid()),
-        confirmation_code: Set(code.as_str().to_owned()),
-        starts_at: Set(new.range.start()),
-        ends_at: Set(new.range.end()),
-        blocked_until: Set(blocked_until),
-        time_zone: Set(new.time_zone.name().to_owned()),
-        status: Set(AppointmentStatus::Confirmed.as_str().to_owned()),
-        customer_name: Set(new.customer_name.as_str().to_owned()),
-        customer_phone: Set(new.customer_phone.as_str().to_owned()),
-        customer_email: Set(new.customer_email.as_ref().map(|e| e.as_str().to_owned())),
-        purpose: Set(new.purpose.clone()),
-        channel: Set(new.booked_by.channel.as_str().to_owned()),
-        vapi_call_id: Set(new.booked_by.vapi_call_id.clone()),
-        tool_call_id: Set(new.booked_by.tool_call_id.clone()),
-        idempotency_key: Set(new.idempotency_key.clone()),
-        created_at: Set(new.created_at),
-        updated_at: Set(new.created_at),
-        cancelled_at: Set(None),
-        cancel_reason: Set(None),
-    }
 }
 
 pub(crate) fn stored_reply(row: tool_replies::Model) -> StoredReply {

@@ -105,6 +105,8 @@ on_both_backends!(
     confirmation_codes_are_unique,
     timestamps_are_stored_in_whole_seconds,
     busy_uses_appointment_times_not_buffers,
+    the_longest_hold_is_seen_by_every_overlap_search,
+    free_text_with_nul_characters_is_stored,
     calendars_are_isolated,
     replay_store_first_reply_wins,
     migrations_go_down_and_up_again,
@@ -801,6 +803,127 @@ async fn busy_uses_appointment_times_not_buffers(ctx: Ctx) -> anyhow::Result<()>
     let ranges = ctx.store.busy(ctx.calendar, day).await?;
     assert_eq!(ranges.len(), 2);
     assert!(ranges[0].start() < ranges[1].start(), "{ranges:?}");
+    Ok(())
+}
+
+/// The overlap searches only look back `Schedule::MAX_HOLD_MINUTES` from the
+/// time asked (so they stay short index scans on a long history): an
+/// appointment holding exactly that long is still seen at its last minute,
+/// and a longer one is refused.
+async fn the_longest_hold_is_seen_by_every_overlap_search(ctx: Ctx) -> anyhow::Result<()> {
+    let longest = Duration::minutes(voice_scheduler_domain::Schedule::MAX_DURATION_MINUTES);
+    let buffer = Duration::minutes(voice_scheduler_domain::Schedule::MAX_BUFFER_MINUTES);
+    let start = at(2, 0)?;
+    let booked = created(
+        ctx.store
+            .book(
+                request(&ctx, start, longest.num_minutes(), &phone(1))?,
+                buffer,
+            )
+            .await,
+    )?;
+    let end = booked.range().end();
+    // The last minute of its buffer is held.
+    let last_minute = ctx
+        .store
+        .book(
+            request(&ctx, end + buffer - Duration::minutes(1), 5, &phone(2))?,
+            Duration::zero(),
+        )
+        .await;
+    assert!(is_slot_taken(&last_minute), "{last_minute:?}");
+    // Its last second is busy, and it is still upcoming for its caller.
+    let window = TimeRange::new(end - Duration::seconds(1), end + Duration::hours(1))?;
+    assert_eq!(
+        ctx.store.busy(ctx.calendar, window).await?,
+        vec![booked.range()]
+    );
+    let found = ctx
+        .store
+        .find_by_phone(
+            ctx.calendar,
+            &PhoneNumber::from_e164(&phone(1))?,
+            end - Duration::seconds(1),
+        )
+        .await?;
+    assert_eq!(found.len(), 1, "{found:?}");
+    // A time that would hold longer than the bound is refused, not stored.
+    let too_long = ctx
+        .store
+        .book(
+            request(&ctx, at(20, 0)?, longest.num_minutes() + 5, &phone(3))?,
+            buffer,
+        )
+        .await;
+    assert!(
+        matches!(too_long, Err(StoreBookError::Unknown(_))),
+        "{too_long:?}"
+    );
+    let moved = ctx
+        .store
+        .reschedule(
+            ctx.calendar,
+            booked.id(),
+            TimeRange::starting_at(at(20, 0)?, longest + Duration::minutes(5))?,
+            buffer,
+            Utc::now(),
+        )
+        .await;
+    assert!(
+        matches!(moved, Err(StoreRescheduleError::Unknown(_))),
+        "{moved:?}"
+    );
+    Ok(())
+}
+
+/// Free text arrives from the wire unchecked; PostgreSQL refuses U+0000 in
+/// `text`, so both backends keep U+FFFD in its place (found by the fault
+/// tests' fuzzing: a VAPI call id with a NUL made bookings fail).
+async fn free_text_with_nul_characters_is_stored(ctx: Ctx) -> anyhow::Result<()> {
+    let mut new = request(&ctx, at(10, 0)?, 30, &phone(1))?;
+    new.purpose = Some("first\0visit".to_owned());
+    new.booked_by = BookedBy {
+        channel: Channel::Voice,
+        vapi_call_id: Some("call\0id".to_owned()),
+        tool_call_id: Some("tool\0id".to_owned()),
+    };
+    new.idempotency_key = Some("key\0".to_owned());
+    let booked = created(ctx.store.book(new.clone(), Duration::zero()).await)?;
+    assert_eq!(booked.purpose(), Some("first\u{fffd}visit"));
+    assert_eq!(
+        booked.booked_by().vapi_call_id.as_deref(),
+        Some("call\u{fffd}id")
+    );
+    let got = AppointmentRepository::get(&ctx.store, ctx.calendar, booked.id()).await?;
+    assert_eq!(got.as_ref(), Some(&booked));
+    // The same key finds it, and a retry is a replay.
+    let by_key = ctx
+        .store
+        .find_by_idempotency_key(ctx.calendar, "key\0")
+        .await?;
+    assert_eq!(by_key.as_ref(), Some(&booked));
+    let mut again = new.clone();
+    again.id = AppointmentId::new();
+    assert!(matches!(
+        ctx.store.book(again, Duration::zero()).await,
+        Ok(BookOutcome::Replayed(_))
+    ));
+    let cancelled = ctx
+        .store
+        .cancel(
+            ctx.calendar,
+            booked.id(),
+            Some("why\0".to_owned()),
+            Utc::now(),
+        )
+        .await?;
+    assert_eq!(cancelled.cancel_reason(), Some("why\u{fffd}"));
+    let reply = StoredReply {
+        fingerprint: "f".to_owned(),
+        body: "{}".to_owned(),
+    };
+    ctx.store.save_reply("scope", "a\0b", reply.clone()).await?;
+    assert_eq!(ctx.store.find_reply("scope", "a\0b").await?, Some(reply));
     Ok(())
 }
 
