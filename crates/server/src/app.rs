@@ -87,7 +87,7 @@ impl Application {
             metrics_access,
         };
         let cors = web::Data::new(CorsPolicy::new(settings.cors_origins.clone()));
-        let grace = u64_secs(settings.shutdown_grace);
+        let grace = settings.shutdown_grace.as_secs();
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
@@ -164,10 +164,6 @@ impl Application {
             None => self.server.await,
         }
     }
-}
-
-fn u64_secs(d: Duration) -> u64 {
-    d.as_secs()
 }
 
 /// Ready when the database answers within two seconds and every migration
