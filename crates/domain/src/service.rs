@@ -426,21 +426,11 @@ impl SchedulingService {
                 BusyError::Unavailable(m) => RescheduleError::CalendarUnavailable(m),
                 BusyError::Unknown(e) => RescheduleError::Unknown(e),
             })?;
-        let to_unavailable = |e: BookError| match e {
-            BookError::Unavailable {
-                reason,
-                alternatives,
-            } => RescheduleError::Unavailable {
-                reason,
-                alternatives,
-            },
-            BookError::CalendarUnavailable(m) => RescheduleError::CalendarUnavailable(m),
-            other => RescheduleError::Unknown(anyhow::anyhow!(other.to_string())),
-        };
         if let Err(reason) = check_slot(schedule, &external, now, range) {
-            return Err(to_unavailable(
-                self.unavailable(calendar, range, reason).await,
-            ));
+            return Err(RescheduleError::Unavailable {
+                reason,
+                alternatives: self.alternatives_to(calendar, range).await,
+            });
         }
         let moved = self
             .repo
@@ -454,10 +444,10 @@ impl SchedulingService {
                     appointment,
                 })
             }
-            Err(StoreRescheduleError::SlotTaken) => Err(to_unavailable(
-                self.unavailable(calendar, range, SlotRejection::Taken)
-                    .await,
-            )),
+            Err(StoreRescheduleError::SlotTaken) => Err(RescheduleError::Unavailable {
+                reason: SlotRejection::Taken,
+                alternatives: self.alternatives_to(calendar, range).await,
+            }),
             Err(StoreRescheduleError::NotFound) => Err(RescheduleError::NotFound),
             Err(StoreRescheduleError::Cancelled(a)) => Err(RescheduleError::Cancelled(a)),
             Err(StoreRescheduleError::Unknown(e)) => Err(RescheduleError::Unknown(e)),
@@ -515,13 +505,16 @@ impl SchedulingService {
         range: TimeRange,
         reason: SlotRejection,
     ) -> BookError {
-        let alternatives = self
-            .alternatives(calendar, range.start(), range.duration())
-            .await;
         BookError::Unavailable {
             reason,
-            alternatives,
+            alternatives: self.alternatives_to(calendar, range).await,
         }
+    }
+
+    /// The free slots nearest to a refused `range`, of the same length.
+    async fn alternatives_to(&self, calendar: &Calendar, range: TimeRange) -> Vec<TimeRange> {
+        self.alternatives(calendar, range.start(), range.duration())
+            .await
     }
 
     async fn locate(
