@@ -9,22 +9,27 @@
 //! It depends on no web framework, database driver or HTTP client, so other
 //! teams can reuse the rules alone.
 
+pub mod accounts;
 pub mod appointment;
 pub mod availability;
 pub mod calendar;
+pub mod calendars;
+pub mod desk;
 pub mod person;
 pub mod ports;
 pub mod schedule;
 pub mod service;
 pub mod time;
+pub mod user;
 
 pub use appointment::{
     Appointment, AppointmentId, AppointmentStatus, BookedBy, Channel, ConfirmationCode,
     NewAppointment,
 };
 pub use availability::{SlotRejection, free_slots, nearest_slots};
-pub use calendar::{Calendar, CalendarId};
+pub use calendar::{Calendar, CalendarId, CalendarName, Slug, VapiId, VapiRoutes};
 pub use person::{Email, PersonName, PhoneNumber, PhoneRegion};
 pub use schedule::{LocalRange, Schedule, ScheduleError, WeeklyHours};
 pub use service::SchedulingService;
 pub use time::{TimeRange, TimeZoneId};
+pub use user::{NewPassword, Role, SessionId, User, UserId};

@@ -7,10 +7,13 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::appointment::{Appointment, AppointmentId, ConfirmationCode, NewAppointment};
-use crate::calendar::{Calendar, CalendarId};
-use crate::person::PhoneNumber;
+use crate::appointment::{
+    Appointment, AppointmentId, AppointmentStatus, ConfirmationCode, NewAppointment,
+};
+use crate::calendar::{Calendar, CalendarId, Slug, VapiId};
+use crate::person::{Email, PhoneNumber};
 use crate::time::TimeRange;
+use crate::user::{PasswordHash, Role, SessionId, TokenDigest, User, UserId};
 
 /// The current time. Services never read the system clock directly, so tests
 /// can fix it.
@@ -195,6 +198,323 @@ pub trait AppointmentRepository: Send + Sync {
         buffer: Duration,
         at: DateTime<Utc>,
     ) -> Result<Appointment, StoreRescheduleError>;
+
+    /// The appointment with `id`, in whichever calendar, whatever its status.
+    async fn find(&self, id: AppointmentId) -> anyhow::Result<Option<Appointment>>;
+
+    /// Appointments matching `query`, ordered by (`starts_at`, `id`) — a
+    /// stable order — starting strictly after `query.after`, at most
+    /// `query.limit`.
+    async fn list(&self, query: &AppointmentQuery) -> anyhow::Result<Vec<Appointment>>;
+}
+
+/// Which calendars a listing covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarScope {
+    /// Every calendar (administrators).
+    All,
+    /// The calendars `owner` owns.
+    OwnedBy(UserId),
+    /// One calendar.
+    One(CalendarId),
+}
+
+/// A filtered, paginated listing of appointments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentQuery {
+    pub scope: CalendarScope,
+    /// Appointments starting at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Appointments starting before this instant.
+    pub to: Option<DateTime<Utc>>,
+    pub status: Option<AppointmentStatus>,
+    pub phone: Option<PhoneNumber>,
+    /// The (`starts_at`, `id`) of the last appointment of the previous page.
+    pub after: Option<(DateTime<Utc>, AppointmentId)>,
+    pub limit: u64,
+}
+
+/// Why [`CalendarRepository::create`] or [`CalendarRepository::update`]
+/// stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreCalendarError {
+    #[error("no such calendar")]
+    NotFound,
+    #[error("the slug is used by another calendar")]
+    SlugTaken,
+    #[error("the VAPI id {0} routes to another calendar")]
+    RouteTaken(String),
+    #[error("the owner does not exist")]
+    UnknownOwner,
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Why [`CalendarRepository::delete`] deleted nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreCalendarDeleteError {
+    #[error("no such calendar")]
+    NotFound,
+    #[error("the calendar has {0} upcoming appointments")]
+    HasUpcoming(u64),
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Where calendars (with their schedules and VAPI routes) live.
+#[async_trait]
+pub trait CalendarRepository: Send + Sync {
+    /// Stores a new calendar with its routes, atomically.
+    /// MUST return [`StoreCalendarError::SlugTaken`] when another calendar
+    /// has the slug, [`StoreCalendarError::RouteTaken`] (naming the id) when
+    /// one of its VAPI ids routes to another calendar, and
+    /// [`StoreCalendarError::UnknownOwner`] when the owner is not a user.
+    async fn create(&self, calendar: &Calendar) -> Result<(), StoreCalendarError>;
+
+    /// Replaces the stored calendar with the same id (settings, owner and
+    /// routes), atomically; the same refusals as [`create`](Self::create),
+    /// plus [`StoreCalendarError::NotFound`].
+    async fn update(&self, calendar: &Calendar) -> Result<(), StoreCalendarError>;
+
+    /// Deletes the calendar, its routes and its past or cancelled
+    /// appointments. MUST refuse ([`StoreCalendarDeleteError::HasUpcoming`])
+    /// while it has active appointments ending after `now`, atomically with
+    /// respect to bookings.
+    async fn delete(
+        &self,
+        id: CalendarId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreCalendarDeleteError>;
+
+    async fn get(&self, id: CalendarId) -> anyhow::Result<Option<Calendar>>;
+
+    async fn find_by_slug(&self, slug: &Slug) -> anyhow::Result<Option<Calendar>>;
+
+    /// The calendar `assistant` routes to; else the one `phone_number` routes to.
+    async fn find_by_vapi(
+        &self,
+        assistant: Option<&VapiId>,
+        phone_number: Option<&VapiId>,
+    ) -> anyhow::Result<Option<Calendar>>;
+
+    /// The only calendar, when exactly one exists.
+    async fn sole(&self) -> anyhow::Result<Option<Calendar>>;
+
+    /// Calendars in `scope` (for [`CalendarScope::One`], that one), oldest first.
+    async fn list(&self, scope: CalendarScope) -> anyhow::Result<Vec<Calendar>>;
+
+    /// Stores `calendar` only when no calendar exists yet (the first
+    /// calendar of a fresh installation); true when it did.
+    async fn create_if_none(&self, calendar: &Calendar) -> anyhow::Result<bool>;
+
+    /// Gives every calendar without an owner to `owner`; how many.
+    async fn adopt_unowned(&self, owner: UserId) -> anyhow::Result<u64>;
+}
+
+/// A user to store.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: UserId,
+    pub email: Email,
+    pub name: crate::person::PersonName,
+    pub role: Role,
+    pub password: PasswordHash,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Why [`UserRepository::create`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreUserError {
+    #[error("an account with this email address exists")]
+    EmailTaken,
+    #[error("the installation already has users")]
+    NotFirst,
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Where user accounts live. Email addresses are unique ignoring case
+/// ([`account_key`](crate::user::account_key)).
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores `user`. MUST return [`StoreUserError::EmailTaken`] when the
+    /// address (ignoring case) has an account. With `only_if_first`, MUST
+    /// store nothing and return [`StoreUserError::NotFirst`] when any user
+    /// exists — atomically: of concurrent first registrations exactly one
+    /// is stored.
+    async fn create(&self, user: NewUser, only_if_first: bool) -> Result<User, StoreUserError>;
+
+    /// Whether any user exists (cheap: registration answers "closed" before
+    /// spending a password hash on a request it will refuse).
+    async fn any(&self) -> anyhow::Result<bool>;
+
+    async fn get(&self, id: UserId) -> anyhow::Result<Option<User>>;
+
+    /// The account of `email` (ignoring case) and its password hash.
+    async fn find_credentials(&self, email: &Email)
+    -> anyhow::Result<Option<(User, PasswordHash)>>;
+
+    /// Replaces the password hash; false when there is no such user.
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: PasswordHash,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    /// Every user, oldest first.
+    async fn list(&self) -> anyhow::Result<Vec<User>>;
+}
+
+/// A sign-in: one refresh-token family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user: UserId,
+    pub created_at: DateTime<Utc>,
+    /// The family's absolute end: no rotation extends it.
+    pub expires_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Why [`SessionRepository::rotate`] issued nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("unknown refresh token")]
+    Unknown,
+    /// The token was used before: the store has ended its whole family.
+    #[error("the refresh token was already used")]
+    Reused(Session),
+    /// The family was ended (logout, reuse, password change) or has expired.
+    #[error("the sign-in has ended")]
+    Ended(Session),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Where sign-ins and their refresh tokens (as digests) live.
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new family with its first refresh token.
+    async fn start(&self, session: &Session, first_token: &TokenDigest) -> anyhow::Result<()>;
+
+    /// Marks `presented` used and stores `next` in the same family, as one
+    /// atomic step (`UPDATE … WHERE used_at IS NULL`): of concurrent
+    /// rotations of one token exactly one succeeds. MUST return
+    /// [`RotateError::Reused`] for a token already used — after ending its
+    /// family — and [`RotateError::Ended`] when the family has ended or
+    /// expired at `now`.
+    async fn rotate(
+        &self,
+        presented: &TokenDigest,
+        next: &TokenDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Session, RotateError>;
+
+    /// The family a token (used or not) belongs to.
+    async fn find_by_token(&self, token: &TokenDigest) -> anyhow::Result<Option<Session>>;
+
+    async fn get(&self, id: SessionId) -> anyhow::Result<Option<Session>>;
+
+    /// Ends one family (idempotent).
+    async fn end(&self, id: SessionId, at: DateTime<Utc>) -> anyhow::Result<()>;
+
+    /// Ends every family of `user` except `keep`; how many were ended.
+    async fn end_all(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<u64>;
+}
+
+/// Failed sign-in attempts, counted per key (an account, a client address)
+/// in the database, so every instance sees the same counts.
+#[async_trait]
+pub trait LoginThrottle: Send + Sync {
+    /// How many failures `key` has had since `since`, and when the earliest
+    /// of them was.
+    async fn failures_since(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<(u32, Option<DateTime<Utc>>)>;
+
+    /// Records one failure for each key at `at` (and MAY forget failures
+    /// older than a day).
+    async fn record_failure(&self, keys: &[String], at: DateTime<Utc>) -> anyhow::Result<()>;
+
+    /// Forgets the failures of `key` (after a successful sign-in).
+    async fn clear(&self, key: &str) -> anyhow::Result<()>;
+}
+
+/// Hashes and checks passwords (bcrypt in production), off the async runtime.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &crate::user::NewPassword) -> anyhow::Result<PasswordHash>;
+
+    /// Whether `password` matches `hash`. With `None` (no such account) it
+    /// MUST still do the same work against a dummy hash and return false, so
+    /// the answer takes as long as for a real account.
+    async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> anyhow::Result<bool>;
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub user: UserId,
+    pub session: SessionId,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why an access token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the access token is not valid: {0}")]
+pub struct TokenRejected(pub String);
+
+/// Signs and verifies access tokens (JWT in production).
+pub trait AccessTokens: Send + Sync {
+    fn issue(&self, claims: &AccessClaims) -> anyhow::Result<String>;
+
+    /// The claims of `token` when its signature, algorithm, issuer and
+    /// audience are right and it is valid at `now` (`nbf`/`iat` not in the
+    /// future, `exp` not passed, small leeway).
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenRejected>;
+}
+
+/// Who did something recorded in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    User(UserId),
+    /// Someone not signed in (a failed sign-in, a registration).
+    Anonymous,
+    System,
+    VapiCall(String),
+}
+
+/// One entry of the append-only audit log. Personal data is masked before
+/// it gets here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    /// What happened: `auth.login`, `auth.refresh_reused`, `calendar.update`, …
+    pub action: &'static str,
+    /// The resource acted on (`user:<id>`, `calendar:<id>`, …).
+    pub resource: Option<String>,
+    /// `success`, `failure`, `denied`.
+    pub outcome: &'static str,
+    pub address: Option<String>,
+    /// Extra facts, already masked.
+    pub detail: Option<String>,
+}
+
+/// The append-only audit log: there is no way to change or delete an entry
+/// through the application.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, entry: AuditEntry) -> anyhow::Result<()>;
 }
 
 /// Why the external calendar could not answer.

@@ -27,6 +27,8 @@ const ALTERNATIVE_SEARCH_DAYS: u64 = 14;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayAvailability {
     pub date: NaiveDate,
+    /// The zone `date` is a day of.
+    pub zone: TimeZoneId,
     pub duration: Duration,
     pub slots: Vec<TimeRange>,
 }
@@ -244,6 +246,7 @@ impl SchedulingService {
         slots.dedup();
         Ok(DayAvailability {
             date,
+            zone,
             duration,
             slots,
         })

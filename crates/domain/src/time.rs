@@ -32,6 +32,9 @@ impl TimeZoneId {
         self.0
     }
 
+    /// Coordinated Universal Time.
+    pub const UTC: TimeZoneId = TimeZoneId(Tz::UTC);
+
     pub fn name(&self) -> &'static str {
         self.0.name()
     }

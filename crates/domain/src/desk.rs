@@ -1,0 +1,248 @@
+//! The front desk: appointments as signed-in staff and administrators see and
+//! manage them. Every operation first checks that the principal may see the
+//! calendar involved; another user's calendar or appointment is `NotFound`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::accounts::Principal;
+use crate::appointment::{Appointment, AppointmentId, AppointmentStatus, BookedBy, Channel};
+use crate::calendar::{Calendar, CalendarId};
+use crate::calendars::{CalendarLookupError, CalendarService};
+use crate::person::{Email, PersonName, PhoneNumber};
+use crate::ports::{AppointmentQuery, AppointmentRepository, CalendarScope};
+use crate::service::{
+    AppointmentRef, AvailabilityError, BookError, BookRequest, Booking, CancelError,
+    DayAvailability, RescheduleError, Rescheduled, SchedulingService,
+};
+use crate::time::TimeZoneId;
+
+/// The most appointments one page holds.
+pub const MAX_PAGE: u64 = 200;
+
+/// A listing as asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppointmentFilter {
+    pub calendar_id: Option<CalendarId>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub status: Option<AppointmentStatus>,
+    pub phone: Option<PhoneNumber>,
+    /// Where the previous page ended.
+    pub after: Option<(DateTime<Utc>, AppointmentId)>,
+    /// 1..=[`MAX_PAGE`] (clamped).
+    pub limit: u64,
+}
+
+/// A booking a staff member makes for a caller.
+#[derive(Debug, Clone)]
+pub struct StaffBooking {
+    pub name: PersonName,
+    pub phone: PhoneNumber,
+    pub email: Option<Email>,
+    pub purpose: Option<String>,
+    pub start: DateTime<Utc>,
+    /// The calendar's default when `None`.
+    pub duration_minutes: Option<i64>,
+    /// The caller's zone (the calendar's when `None`).
+    pub time_zone: Option<TimeZoneId>,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+}
+
+/// One page of appointments, and where the next one starts (if there is one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Appointment>,
+    pub next: Option<(DateTime<Utc>, AppointmentId)>,
+}
+
+/// A request that names a calendar or appointment the principal cannot see,
+/// or that failed for another reason.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError<E: std::error::Error + 'static> {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Operation(E),
+    #[error(transparent)]
+    Unknown(anyhow::Error),
+}
+
+/// Appointments for signed-in users.
+#[derive(Clone)]
+pub struct FrontDesk {
+    calendars: CalendarService,
+    scheduling: SchedulingService,
+    repo: Arc<dyn AppointmentRepository>,
+}
+
+impl FrontDesk {
+    pub fn new(
+        calendars: CalendarService,
+        scheduling: SchedulingService,
+        repo: Arc<dyn AppointmentRepository>,
+    ) -> Self {
+        Self {
+            calendars,
+            scheduling,
+            repo,
+        }
+    }
+
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        filter: AppointmentFilter,
+    ) -> Result<Page, DeskError<Infallible>> {
+        let scope = match filter.calendar_id {
+            Some(id) => {
+                self.calendar(principal, id).await?;
+                CalendarScope::One(id)
+            }
+            None if principal.user.is_admin() => CalendarScope::All,
+            None => CalendarScope::OwnedBy(principal.user.id),
+        };
+        let limit = filter.limit.clamp(1, MAX_PAGE);
+        let mut items = self
+            .repo
+            .list(&AppointmentQuery {
+                scope,
+                from: filter.from,
+                to: filter.to,
+                status: filter.status,
+                phone: filter.phone,
+                after: filter.after,
+                limit: limit + 1,
+            })
+            .await
+            .map_err(DeskError::Unknown)?;
+        let more = u64::try_from(items.len()).unwrap_or(u64::MAX) > limit;
+        items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more {
+            items.last().map(|a| (a.range().start(), a.id()))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// The appointment and its calendar.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        id: AppointmentId,
+    ) -> Result<(Appointment, Calendar), DeskError<Infallible>> {
+        let appointment = self
+            .repo
+            .find(id)
+            .await
+            .map_err(DeskError::Unknown)?
+            .ok_or(DeskError::NotFound)?;
+        let calendar = self.calendar(principal, appointment.calendar_id()).await?;
+        Ok((appointment, calendar))
+    }
+
+    pub async fn availability(
+        &self,
+        principal: &Principal,
+        calendar: CalendarId,
+        date: NaiveDate,
+        zone: Option<TimeZoneId>,
+        duration_minutes: Option<i64>,
+    ) -> Result<DayAvailability, DeskError<AvailabilityError>> {
+        let calendar = self.calendar(principal, calendar).await?;
+        let zone = zone.unwrap_or_else(|| calendar.schedule.time_zone());
+        self.scheduling
+            .availability(&calendar, date, zone, duration_minutes)
+            .await
+            .map_err(DeskError::Operation)
+    }
+
+    /// Books on behalf of a caller, by the same rules as the voice tool.
+    pub async fn book(
+        &self,
+        principal: &Principal,
+        calendar: CalendarId,
+        booking: StaffBooking,
+    ) -> Result<(Booking, Calendar), DeskError<BookError>> {
+        let calendar = self.calendar(principal, calendar).await?;
+        let request = BookRequest {
+            name: booking.name,
+            phone: booking.phone,
+            email: booking.email,
+            purpose: booking.purpose,
+            start: booking.start,
+            duration_minutes: booking.duration_minutes,
+            time_zone: booking
+                .time_zone
+                .unwrap_or_else(|| calendar.schedule.time_zone()),
+            booked_by: BookedBy {
+                channel: Channel::Api,
+                vapi_call_id: None,
+                tool_call_id: None,
+            },
+            // Keys are the user's own: two users' keys never meet.
+            idempotency_key: booking
+                .idempotency_key
+                .map(|key| format!("api:{}:{key}", principal.user.id)),
+        };
+        let booking = self
+            .scheduling
+            .book(&calendar, request)
+            .await
+            .map_err(DeskError::Operation)?;
+        Ok((booking, calendar))
+    }
+
+    pub async fn cancel(
+        &self,
+        principal: &Principal,
+        id: AppointmentId,
+        reason: Option<String>,
+    ) -> Result<Appointment, DeskError<CancelError>> {
+        let (_, calendar) = self.get(principal, id).await.map_err(relabel)?;
+        self.scheduling
+            .cancel(&calendar, &AppointmentRef::Id(id), reason)
+            .await
+            .map_err(DeskError::Operation)
+    }
+
+    pub async fn reschedule(
+        &self,
+        principal: &Principal,
+        id: AppointmentId,
+        start: DateTime<Utc>,
+    ) -> Result<Rescheduled, DeskError<RescheduleError>> {
+        let (_, calendar) = self.get(principal, id).await.map_err(relabel)?;
+        self.scheduling
+            .reschedule(&calendar, &AppointmentRef::Id(id), start)
+            .await
+            .map_err(DeskError::Operation)
+    }
+
+    async fn calendar<E: std::error::Error + 'static>(
+        &self,
+        principal: &Principal,
+        id: CalendarId,
+    ) -> Result<Calendar, DeskError<E>> {
+        self.calendars
+            .get(principal, id)
+            .await
+            .map_err(|e| match e {
+                CalendarLookupError::NotFound => DeskError::NotFound,
+                CalendarLookupError::Unknown(e) => DeskError::Unknown(e),
+            })
+    }
+}
+
+/// A lookup's `NotFound` or failure, as another operation's.
+fn relabel<E: std::error::Error + 'static>(e: DeskError<Infallible>) -> DeskError<E> {
+    match e {
+        DeskError::NotFound => DeskError::NotFound,
+        DeskError::Operation(never) => match never {},
+        DeskError::Unknown(e) => DeskError::Unknown(e),
+    }
+}
