@@ -6,7 +6,9 @@
 //!
 //! The same migrations run on PostgreSQL (production) and SQLite (the embedded
 //! default). What only PostgreSQL can do — the exclusion constraint that makes
-//! overlapping bookings impossible — is raw SQL behind a backend check.
+//! overlapping bookings impossible — is raw SQL behind a backend check; so is what SQLite can only do another way
+//! (the owner of a calendar is checked by triggers there, because SQLite cannot
+//! drop a column that a foreign key uses).
 //!
 //! Timestamps: every `timestamptz` column is `TIMESTAMP WITH TIME ZONE` on
 //! PostgreSQL and text on SQLite, where sqlx writes chrono `DateTime<Utc>` as
@@ -20,6 +22,14 @@ mod m20261126_000001_create_calendars;
 mod m20261126_000002_create_appointments;
 mod m20261126_000003_add_appointments_no_overlap;
 mod m20261126_000004_create_tool_replies;
+mod m20261201_000001_create_users;
+mod m20261201_000002_create_sessions;
+mod m20261201_000003_create_refresh_tokens;
+mod m20261201_000004_create_login_failures;
+mod m20261201_000005_create_audit_log;
+mod m20261201_000006_add_calendars_settings;
+mod m20261201_000007_create_calendar_routes;
+mod m20261201_000008_add_appointments_listing_indexes;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -32,6 +42,14 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_create_appointments::Migration),
             Box::new(m20261126_000003_add_appointments_no_overlap::Migration),
             Box::new(m20261126_000004_create_tool_replies::Migration),
+            Box::new(m20261201_000001_create_users::Migration),
+            Box::new(m20261201_000002_create_sessions::Migration),
+            Box::new(m20261201_000003_create_refresh_tokens::Migration),
+            Box::new(m20261201_000004_create_login_failures::Migration),
+            Box::new(m20261201_000005_create_audit_log::Migration),
+            Box::new(m20261201_000006_add_calendars_settings::Migration),
+            Box::new(m20261201_000007_create_calendar_routes::Migration),
+            Box::new(m20261201_000008_add_appointments_listing_indexes::Migration),
         ]
     }
 }

@@ -3,14 +3,15 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 use voice_scheduler_domain::ports::{
-    AppointmentRepository, BookOutcome, StoreBookError, StoreCancelError, StoreRescheduleError,
+    AppointmentQuery, AppointmentRepository, BookOutcome, CalendarScope, StoreBookError,
+    StoreCancelError, StoreRescheduleError,
 };
 use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, CalendarId, ConfirmationCode, NewAppointment,
@@ -18,6 +19,7 @@ use voice_scheduler_domain::{
 };
 
 use crate::entities::appointments::{self, Column};
+use crate::entities::calendars;
 use crate::errors::{Failure, UniqueRule, classify};
 use crate::rows::{self, ceil_seconds, storable, storable_owned, whole_range, whole_seconds};
 use crate::{Backend, Step, Store, fail, in_transaction, rollback};
@@ -165,7 +167,10 @@ const PG_LOCK_CALENDAR_APPOINTMENTS: i32 = 0x5643_0001;
 /// until PostgreSQL's deadlock detector (1 s) aborts one. The exclusion
 /// constraint stays the guard for writers that do not take the lock.
 /// SQLite: nothing to do, `BEGIN IMMEDIATE` already serializes writers.
-async fn hold_calendar(txn: &DatabaseTransaction, calendar: CalendarId) -> anyhow::Result<()> {
+pub(crate) async fn hold_calendar(
+    txn: &DatabaseTransaction,
+    calendar: CalendarId,
+) -> anyhow::Result<()> {
     if txn.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
@@ -278,7 +283,7 @@ impl Store {
                     Err(e) => fail(e),
                 }
             }
-            Failure::Unique(UniqueRule::Other) | Failure::Other => {
+            Failure::Unique(_) | Failure::ForeignKey | Failure::Other => {
                 fail(anyhow::Error::new(err).context("could not insert the appointment"))
             }
         }
@@ -701,5 +706,82 @@ impl AppointmentRepository for Store {
             self.try_reschedule(calendar, id, new_range, blocked_until, at)
         })
         .await
+    }
+
+    async fn find(&self, id: AppointmentId) -> anyhow::Result<Option<Appointment>> {
+        appointments::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .with_context(|| format!("could not read appointment {id}"))?
+            .map(rows::appointment)
+            .transpose()
+    }
+
+    /// Stored times are whole seconds, so the bounds are rounded up to whole
+    /// seconds (`s >= from` and `s < to` hold for a whole second `s` exactly
+    /// when they hold for the rounded bound) and SQLite's text comparison
+    /// stays exact. The page is a range scan of `(calendar_id, starts_at, id)`
+    /// for one calendar, of `(starts_at, id)` across calendars.
+    async fn list(&self, query: &AppointmentQuery) -> anyhow::Result<Vec<Appointment>> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut select = appointments::Entity::find();
+        select = match query.scope {
+            CalendarScope::All => select,
+            CalendarScope::One(calendar) => {
+                select.filter(Column::CalendarId.eq(calendar.as_uuid()))
+            }
+            CalendarScope::OwnedBy(owner) => select.filter(
+                Column::CalendarId.in_subquery(
+                    Query::select()
+                        .column(calendars::Column::Id)
+                        .from(calendars::Entity)
+                        .and_where(calendars::Column::OwnerId.eq(owner.as_uuid()))
+                        .to_owned(),
+                ),
+            ),
+        };
+        if let Some(from) = query.from {
+            select = select.filter(Column::StartsAt.gte(ceil_seconds(from)));
+        }
+        if let Some(to) = query.to {
+            select = select.filter(Column::StartsAt.lt(ceil_seconds(to)));
+        }
+        if let Some(status) = query.status {
+            select = select.filter(Column::Status.eq(status.as_str()));
+        }
+        if let Some(phone) = &query.phone {
+            select = select.filter(Column::CustomerPhone.eq(phone.as_str()));
+        }
+        if let Some((last_start, last_id)) = query.after {
+            if whole_seconds(last_start) == last_start {
+                // `(starts_at, id) > (last_start, last_id)`; the plain bound
+                // on `starts_at` lets every planner start the range scan there.
+                select = select.filter(Column::StartsAt.gte(last_start)).filter(
+                    Expr::tuple([
+                        Expr::col((appointments::Entity, Column::StartsAt)),
+                        Expr::col((appointments::Entity, Column::Id)),
+                    ])
+                    .gt(Expr::tuple([
+                        Expr::value(last_start),
+                        Expr::value(last_id.as_uuid()),
+                    ])),
+                );
+            } else {
+                // No stored start equals an instant between whole seconds.
+                select = select.filter(Column::StartsAt.gte(ceil_seconds(last_start)));
+            }
+        }
+        select
+            .order_by_asc(Column::StartsAt)
+            .order_by_asc(Column::Id)
+            .limit(query.limit)
+            .all(&self.db)
+            .await
+            .context("could not list appointments")?
+            .into_iter()
+            .map(rows::appointment)
+            .collect()
     }
 }

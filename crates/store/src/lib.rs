@@ -1,7 +1,15 @@
-//! The sea-orm adapter of voice-scheduler: implements the domain's
+//! The sea-orm adapter of voice-scheduler: implements the domain's ports on
+//! PostgreSQL (production) and SQLite (the embedded default), all on
+//! [`Store`]:
 //! [`AppointmentRepository`](voice_scheduler_domain::ports::AppointmentRepository)
-//! and [`ReplayStore`](voice_scheduler_domain::ports::ReplayStore) on
-//! PostgreSQL (production) and SQLite (the embedded default).
+//! (`appointments`),
+//! [`CalendarRepository`](voice_scheduler_domain::ports::CalendarRepository)
+//! (`calendars`), [`UserRepository`](voice_scheduler_domain::ports::UserRepository)
+//! (`users`), [`SessionRepository`](voice_scheduler_domain::ports::SessionRepository)
+//! (`sessions`), [`LoginThrottle`](voice_scheduler_domain::ports::LoginThrottle)
+//! (`throttle`), [`AuditLog`](voice_scheduler_domain::ports::AuditLog) (`audit`)
+//! and [`ReplayStore`](voice_scheduler_domain::ports::ReplayStore) (`replies`).
+//! Each module's documentation says how its guarantees are kept.
 //!
 //! No two active appointments of a calendar may overlap, whatever the
 //! concurrency:
@@ -50,27 +58,29 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use anyhow::{Context, anyhow, bail};
-use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, SqliteTransactionMode, TransactionOptions, TransactionSession, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionSession,
+    TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
-use voice_scheduler_domain::CalendarId;
 use voice_scheduler_migrations::{Migrator, MigratorTrait};
 
 mod appointments;
+mod audit;
+mod calendars;
 mod entities;
 mod errors;
 mod replies;
 mod rows;
+mod sessions;
+mod throttle;
+mod users;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use entities::calendars;
 use errors::{Failure, classify};
 
 /// How long a SQLite connection waits for another writer's lock before
@@ -245,51 +255,6 @@ impl Store {
         self.backend
     }
 
-    /// Inserts the calendar row if it is missing (by id), or updates its name,
-    /// slug and time zone.
-    pub async fn ensure_calendar(
-        &self,
-        id: CalendarId,
-        slug: &str,
-        name: &str,
-        time_zone: &str,
-    ) -> anyhow::Result<()> {
-        use sea_orm::ActiveValue::Set;
-        let row = calendars::ActiveModel {
-            id: Set(id.as_uuid()),
-            slug: Set(slug.to_owned()),
-            name: Set(name.to_owned()),
-            time_zone: Set(time_zone.to_owned()),
-            created_at: Set(rows::whole_seconds(Utc::now())),
-        };
-        self.with_retries("ensure a calendar", || {
-            let row = row.clone();
-            async move {
-                let _gate = self.lock_writes().await;
-                let upsert = calendars::Entity::insert(row)
-                    .on_conflict(
-                        OnConflict::column(calendars::Column::Id)
-                            .update_columns([
-                                calendars::Column::Slug,
-                                calendars::Column::Name,
-                                calendars::Column::TimeZone,
-                            ])
-                            .to_owned(),
-                    )
-                    .exec_without_returning(&self.db)
-                    .await;
-                match upsert {
-                    Ok(_) => Step::Done(Ok::<(), anyhow::Error>(())),
-                    Err(e) => fail(
-                        anyhow::Error::new(e)
-                            .context(format!("could not store calendar {id} ('{slug}')")),
-                    ),
-                }
-            }
-        })
-        .await
-    }
-
     /// Closes every connection of the pool (other clones stop working too).
     pub async fn close(self) -> anyhow::Result<()> {
         self.db
@@ -407,6 +372,95 @@ where
             fail(e)
         }
     }
+}
+
+/// What the body of a write transaction decided.
+pub(crate) enum Decision<T, E> {
+    /// Commit and answer `Ok`.
+    Commit(T),
+    /// Commit what was written and answer `Err`: a refusal that changes
+    /// something (a reused refresh token ends its family).
+    CommitRefusal(E),
+    /// Roll back and answer `Err`.
+    Refuse(E),
+    /// Roll back and try again (a race that the next try's checks answer
+    /// precisely).
+    Retry(&'static str),
+}
+
+/// Ends `txn` as `decided` says (see [`Decision`]); a failure rolls back and
+/// goes to [`fail`].
+pub(crate) async fn finish<T, E>(
+    txn: DatabaseTransaction,
+    decided: anyhow::Result<Decision<T, E>>,
+    commit_context: &'static str,
+) -> Step<Result<T, E>>
+where
+    E: From<anyhow::Error>,
+{
+    match decided {
+        Ok(Decision::Commit(value)) => match commit(txn, commit_context).await {
+            Ok(()) => Step::Done(Ok(value)),
+            Err(e) => fail(e),
+        },
+        Ok(Decision::CommitRefusal(refusal)) => match commit(txn, commit_context).await {
+            Ok(()) => Step::Done(Err(refusal)),
+            Err(e) => fail(e),
+        },
+        Ok(Decision::Refuse(refusal)) => {
+            rollback(txn).await;
+            Step::Done(Err(refusal))
+        }
+        Ok(Decision::Retry(reason)) => {
+            rollback(txn).await;
+            Step::Retry(reason)
+        }
+        Err(e) => {
+            rollback(txn).await;
+            fail(e)
+        }
+    }
+}
+
+/// The first keys of the transaction-scoped advisory locks on PostgreSQL
+/// (`pg_advisory_xact_lock(int4, int4)`) beyond the per-calendar lock of
+/// bookings (`appointments::hold_calendar`, first key `0x5643_0001`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PgLock {
+    /// The set of calendars: every `create` holds it shared, `create_if_none`
+    /// exclusively, so "no calendar yet" cannot change under the latter.
+    Calendars = 0x5643_0002,
+    /// The set of users: every registration holds it shared, a first
+    /// registration (`only_if_first`) exclusively.
+    Users = 0x5643_0003,
+}
+
+/// PostgreSQL: takes `lock` (shared or exclusive) until `txn` ends, in a
+/// statement of its own, so the statements that follow read a snapshot taken
+/// after the lock was granted (under READ COMMITTED each statement sees what
+/// was committed before it began). SQLite: nothing to do, `BEGIN IMMEDIATE`
+/// already serializes writers.
+pub(crate) async fn pg_lock(
+    txn: &DatabaseTransaction,
+    lock: PgLock,
+    shared: bool,
+) -> anyhow::Result<()> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let sql = if shared {
+        "SELECT pg_advisory_xact_lock_shared($1, 0)"
+    } else {
+        "SELECT pg_advisory_xact_lock($1, 0)"
+    };
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [(lock as i32).into()],
+    ))
+    .await
+    .with_context(|| format!("could not take the advisory lock {lock:?}"))?;
+    Ok(())
 }
 
 #[cfg(all(test, feature = "testing"))]

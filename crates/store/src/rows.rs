@@ -3,13 +3,20 @@
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, SubsecRound, Utc};
 use voice_scheduler_domain::appointment::AppointmentParts;
-use voice_scheduler_domain::ports::StoredReply;
+use voice_scheduler_domain::ports::{Session, StoredReply};
+use voice_scheduler_domain::schedule::ScheduleSettings;
 use voice_scheduler_domain::{
-    Appointment, AppointmentId, AppointmentStatus, BookedBy, CalendarId, Channel, ConfirmationCode,
-    Email, PersonName, PhoneNumber, TimeRange, TimeZoneId,
+    Appointment, AppointmentId, AppointmentStatus, BookedBy, Calendar, CalendarId, Channel,
+    ConfirmationCode, Email, PersonName, PhoneNumber, Role, Schedule, SessionId, Slug, TimeRange,
+    TimeZoneId, User, UserId, VapiId, VapiRoutes, WeeklyHours,
 };
 
-use crate::entities::{appointments, tool_replies};
+use crate::entities::{appointments, calendar_routes, calendars, sessions, tool_replies, users};
+
+/// `calendar_routes.kind` of a VAPI assistant id.
+pub(crate) const ROUTE_ASSISTANT: &str = "assistant";
+/// `calendar_routes.kind` of a VAPI phone-number id.
+pub(crate) const ROUTE_PHONE_NUMBER: &str = "phone_number";
 
 /// Free text as the store keeps it: U+0000 replaced by U+FFFD.
 /// PostgreSQL cannot hold U+0000 in `text` (it refuses the whole
@@ -99,5 +106,80 @@ pub(crate) fn stored_reply(row: tool_replies::Model) -> StoredReply {
     StoredReply {
         fingerprint: row.fingerprint,
         body: row.body,
+    }
+}
+
+/// Rebuilds a calendar from its row and its routes. A row that no longer
+/// validates (a schedule edited by hand, a rule that became stricter) is an
+/// error naming the calendar and the column.
+pub(crate) fn calendar(
+    row: calendars::Model,
+    routes: Vec<calendar_routes::Model>,
+) -> anyhow::Result<Calendar> {
+    let id = row.id;
+    let which = || format!("calendar {id} ('{}')", row.slug);
+    let schedule = Schedule::new(ScheduleSettings {
+        time_zone: TimeZoneId::parse(&row.time_zone)
+            .with_context(|| format!("{}: the stored time_zone", which()))?,
+        hours: WeeklyHours::parse(&row.working_hours)
+            .with_context(|| format!("{}: the stored working_hours", which()))?,
+        slot_minutes: i64::from(row.slot_minutes),
+        default_duration_minutes: i64::from(row.default_duration_minutes),
+        min_notice_minutes: i64::from(row.min_notice_minutes),
+        horizon_days: i64::from(row.horizon_days),
+        buffer_minutes: i64::from(row.buffer_minutes),
+    })
+    .with_context(|| format!("{}: the stored schedule", which()))?;
+    let mut assistant_ids = Vec::new();
+    let mut phone_number_ids = Vec::new();
+    for route in routes {
+        let vapi_id = VapiId::parse(&route.external_id)
+            .with_context(|| format!("{}: a stored route", which()))?;
+        match route.kind.as_str() {
+            ROUTE_ASSISTANT => assistant_ids.push(vapi_id),
+            ROUTE_PHONE_NUMBER => phone_number_ids.push(vapi_id),
+            other => anyhow::bail!("{}: a route of unknown kind '{other}'", which()),
+        }
+    }
+    assistant_ids.sort();
+    phone_number_ids.sort();
+    Ok(Calendar {
+        id: CalendarId::from_uuid(id),
+        slug: Slug::parse(&row.slug).with_context(|| format!("{}: the stored slug", which()))?,
+        name: row.name,
+        schedule,
+        owner: row.owner_id.map(UserId::from_uuid),
+        routes: VapiRoutes {
+            assistant_ids,
+            phone_number_ids,
+        },
+        created_at: row.created_at,
+    })
+}
+
+/// Rebuilds a user from its row (without the password hash). A row that
+/// does not parse is an error naming the user and the column (never the
+/// personal value).
+pub(crate) fn user(row: users::Model) -> anyhow::Result<User> {
+    let id = row.id;
+    Ok(User {
+        id: UserId::from_uuid(id),
+        email: Email::parse(&row.email)
+            .map_err(|_| anyhow!("user {id}: the stored email is not valid"))?,
+        name: PersonName::parse(&row.name)
+            .map_err(|_| anyhow!("user {id}: the stored name is not valid"))?,
+        role: Role::parse(&row.role)
+            .ok_or_else(|| anyhow!("user {id}: the stored role is not valid"))?,
+        created_at: row.created_at,
+    })
+}
+
+pub(crate) fn session(row: sessions::Model) -> Session {
+    Session {
+        id: SessionId::from_uuid(row.id),
+        user: UserId::from_uuid(row.user_id),
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        ended_at: row.ended_at,
     }
 }

@@ -14,17 +14,47 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub time_zone: String,
     pub created_at: DateTimeUtc,
+    pub owner_id: Option<Uuid>,
+    #[sea_orm(column_type = "Text")]
+    pub working_hours: String,
+    pub slot_minutes: i32,
+    pub default_duration_minutes: i32,
+    pub min_notice_minutes: i32,
+    pub horizon_days: i32,
+    pub buffer_minutes: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
     #[sea_orm(has_many = "super::appointments::Entity")]
     Appointments,
+    #[sea_orm(has_many = "super::calendar_routes::Entity")]
+    CalendarRoutes,
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::OwnerId",
+        to = "super::users::Column::Id",
+        on_update = "Restrict",
+        on_delete = "SetNull"
+    )]
+    Users,
 }
 
 impl Related<super::appointments::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Appointments.def()
+    }
+}
+
+impl Related<super::calendar_routes::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CalendarRoutes.def()
+    }
+}
+
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Users.def()
     }
 }
 

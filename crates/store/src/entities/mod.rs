@@ -19,9 +19,21 @@
 //!   SQLite it is written as RFC 3339 text with a `+00:00` offset).
 //! - `appointments.period` removed: it is a PostgreSQL-only generated column
 //!   (`tstzrange`) used by the exclusion constraint, never read or written.
+//!
+//! The entities of the tables added for staff accounts and calendar settings
+//! (`users`, `sessions`, `refresh_tokens`, `login_failures`, `audit_log`,
+//! `calendar_routes`, the new `calendars` columns) were written by hand in
+//! the same format, not generated; compare them with the generator's output
+//! when it is next run.
 
 pub mod prelude;
 
 pub mod appointments;
+pub mod audit_log;
+pub mod calendar_routes;
 pub mod calendars;
+pub mod login_failures;
+pub mod refresh_tokens;
+pub mod sessions;
 pub mod tool_replies;
+pub mod users;
