@@ -6,7 +6,9 @@
 //! which also yields [`routes()`], the list the OpenAPI test checks against
 //! the document.
 
+pub mod auth;
 mod errors;
+mod json;
 mod middleware;
 pub mod openapi;
 mod routes;
@@ -15,11 +17,16 @@ use std::sync::Arc;
 
 use actix_web::web;
 use async_trait::async_trait;
-use voice_scheduler_domain::Calendar;
+use voice_scheduler_domain::PhoneRegion;
+use voice_scheduler_domain::accounts::AccountService;
+use voice_scheduler_domain::calendars::CalendarService;
+use voice_scheduler_domain::desk::FrontDesk;
+use voice_scheduler_domain::ports::ReplayStore;
 use voice_scheduler_vapi::ToolRunner;
 use voice_scheduler_vapi::auth::SharedSecret;
 
-pub use errors::ApiError;
+pub use auth::TrustedProxies;
+pub use errors::{ApiError, FieldProblem};
 pub use middleware::{CorsPolicy, observe};
 
 /// Largest request body accepted on any route (VAPI messages with long
@@ -53,7 +60,15 @@ pub enum MetricsAccess {
 #[derive(Clone)]
 pub struct AppState {
     pub runner: ToolRunner,
-    pub calendar: Arc<Calendar>,
+    pub accounts: AccountService,
+    pub calendars: CalendarService,
+    pub desk: FrontDesk,
+    /// Kept first answers of `Idempotency-Key` requests.
+    pub replies: Arc<dyn ReplayStore>,
+    /// The region national phone numbers are read in.
+    pub phone_region: PhoneRegion,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub proxies: TrustedProxies,
     pub vapi_secret: SharedSecret,
     pub readiness: Arc<dyn Readiness>,
     pub metrics: Arc<dyn MetricsRender>,
@@ -89,13 +104,36 @@ route_table! {
     "/vapi/tools" => { post: routes::vapi::message },
     "/vapi/tool/book-appointment" => { post: routes::vapi::message },
     "/vapi/webhook" => { post: routes::vapi::message },
+    "/auth/register" => { post: routes::auth::register },
+    "/auth/login" => { post: routes::auth::login },
+    "/auth/refresh" => { post: routes::auth::refresh },
+    "/auth/logout" => { post: routes::auth::logout },
+    "/auth/logout-all" => { post: routes::auth::logout_all },
+    "/auth/me" => { get: routes::auth::me },
+    "/auth/password" => { post: routes::auth::change_password },
+    "/api/v1/users" => { get: routes::auth::list_users },
+    "/api/v1/calendars" => { get: routes::calendars::list, post: routes::calendars::create },
+    "/api/v1/calendars/{id}" => {
+        get: routes::calendars::get,
+        patch: routes::calendars::update,
+        delete: routes::calendars::delete,
+    },
+    "/api/v1/calendars/{id}/availability" => { get: routes::calendars::availability },
+    "/api/v1/appointments" => { get: routes::appointments::list, post: routes::appointments::create },
+    "/api/v1/appointments/{id}" => { get: routes::appointments::get },
+    "/api/v1/appointments/{id}/cancel" => { post: routes::appointments::cancel },
+    "/api/v1/appointments/{id}/reschedule" => { post: routes::appointments::reschedule },
+    "/appointments" => { get: routes::appointments::list },
 }
 
 /// Registers every route, the OpenAPI document (`/openapi.json`) and the
 /// interactive reference (`/docs/`), on an actix `App`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::new(state));
+        cfg.app_data(web::Data::new(state))
+            .app_data(json::json_config())
+            .app_data(json::query_config())
+            .app_data(json::path_config());
         register(cfg);
         cfg.service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

@@ -29,12 +29,35 @@ pub const fn actix_path(path: &'static str) -> &'static str {
         crate::routes::vapi::message,
         crate::routes::vapi::doc_book_appointment,
         crate::routes::vapi::doc_webhook,
+        crate::routes::auth::register,
+        crate::routes::auth::login,
+        crate::routes::auth::refresh,
+        crate::routes::auth::logout,
+        crate::routes::auth::logout_all,
+        crate::routes::auth::me,
+        crate::routes::auth::change_password,
+        crate::routes::auth::list_users,
+        crate::routes::calendars::list,
+        crate::routes::calendars::create,
+        crate::routes::calendars::get,
+        crate::routes::calendars::update,
+        crate::routes::calendars::delete,
+        crate::routes::calendars::availability,
+        crate::routes::appointments::list,
+        crate::routes::appointments::doc_legacy_list,
+        crate::routes::appointments::get,
+        crate::routes::appointments::create,
+        crate::routes::appointments::cancel,
+        crate::routes::appointments::reschedule,
     ),
     components(schemas(ErrorBody, ErrorDetail, Health, Ready, NotReady, VapiMessage, VapiMessageBody, VapiAnswer, ToolResultBody)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &CommonResponses),
     tags(
         (name = "vapi", description = "Server messages from VAPI assistants"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "auth", description = "Accounts and sign-in (JWT access tokens, rotating refresh tokens)"),
+        (name = "calendars", description = "Calendars, their working hours and VAPI routing"),
+        (name = "appointments", description = "Appointments of your calendars"),
     )
 )]
 struct ApiDoc;
@@ -61,6 +84,18 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from POST /auth/login or /auth/refresh",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "metrics_token",
             SecurityScheme::Http(
                 HttpBuilder::new()
@@ -69,6 +104,57 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// The answers every route with a JSON body can give before its handler
+/// runs (see `json.rs`): 400 for text that is not JSON, 413, 415, and 422 for
+/// JSON of the wrong shape. Added to each such operation that does not
+/// document them itself.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.request_body.is_none() {
+                    continue;
+                }
+                let responses = &mut operation.responses.responses;
+                for (status, description) in [
+                    ("400", "The body is not valid JSON"),
+                    ("413", "Body too large"),
+                    ("415", "Body is not JSON"),
+                    (
+                        "422",
+                        "The JSON has the wrong shape (a missing or unknown field, a wrong type)",
+                    ),
+                ] {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
     }
 }
 
@@ -86,10 +172,25 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `malformed_json`, `not_a_vapi_message`,
-    /// `unauthorized`, `not_found`, `method_not_allowed`, `payload_too_large`,
-    /// `unsupported_media_type`, `service_unavailable`.
+    /// `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `payload_too_large`, `unsupported_media_type`, `invalid_fields`,
+    /// `invalid_query`, `email_taken`, `slug_taken`, `vapi_id_taken`,
+    /// `calendar_has_appointments`, `already_cancelled`, `already_started`,
+    /// `idempotency_key_reused`, `too_many_requests`, `service_unavailable`,
+    /// `internal_error`.
     pub code: String,
     /// For people.
+    pub message: String,
+    /// `invalid_fields`: each refused field and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldBody>>,
+}
+
+/// One refused field.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FieldBody {
+    /// The field's name (`customer_phone`, `vapi_assistant_ids[1]`, `Idempotency-Key`).
+    pub field: String,
     pub message: String,
 }
 
@@ -172,6 +273,23 @@ pub struct ToolResultBody {
     pub error: Option<String>,
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
+}
+
+/// A refused time, with the nearest free ones.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnavailableBody {
+    pub error: UnavailableDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnavailableDetail {
+    /// `slot_unavailable`.
+    pub code: String,
+    pub message: String,
+    /// `in_past`, `too_soon`, `too_far_ahead`, `outside_hours`, `not_on_grid`, `taken`.
+    pub reason: String,
+    /// The nearest free times (UTC).
+    pub alternatives: Vec<crate::routes::calendars::SlotBody>,
 }
 
 #[cfg(test)]

@@ -9,10 +9,15 @@ use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 use anyhow::Context;
 use async_trait::async_trait;
 use uuid::Uuid;
+use voice_scheduler_auth::{BcryptHasher, JwtAccessTokens};
+use voice_scheduler_domain::accounts::{AccountPorts, AccountService, AccountSettings};
+use voice_scheduler_domain::calendars::CalendarService;
+use voice_scheduler_domain::desk::FrontDesk;
+use voice_scheduler_domain::ports::CalendarRepository;
 use voice_scheduler_domain::ports::{Clock, LocalCalendarGateway};
-use voice_scheduler_domain::{Calendar, CalendarId, SchedulingService};
+use voice_scheduler_domain::{Calendar, CalendarId, SchedulingService, Slug, VapiRoutes};
 use voice_scheduler_http::{AppState, CorsPolicy, MetricsAccess, MetricsRender, Readiness};
-use voice_scheduler_store::Store;
+use voice_scheduler_store::{Backend, Store};
 use voice_scheduler_vapi::auth::SharedSecret;
 use voice_scheduler_vapi::{ToolRunner, ToolSettings};
 
@@ -40,17 +45,7 @@ impl Application {
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("applying migrations")?;
-        let calendar_id = CalendarId::from_uuid(DEFAULT_CALENDAR_ID);
-        let time_zone = settings.schedule.time_zone();
-        store
-            .ensure_calendar(calendar_id, "default", "Appointments", time_zone.name())
-            .await
-            .context("creating the default calendar")?;
-        let calendar = Arc::new(Calendar {
-            id: calendar_id,
-            name: "Appointments".to_owned(),
-            schedule: settings.schedule.clone(),
-        });
+        seed_first_calendar(&store, &settings, clock.now()).await?;
         let (secret, secret_source) =
             secrets::vapi_secret(settings.vapi_webhook_secret.as_deref(), &store)
                 .await
@@ -60,11 +55,10 @@ impl Application {
                 "VAPI_WEBHOOK_SECRET is not set: /vapi/* requires the secret generated on first start and kept in the database; print it with `voice-scheduler vapi secret`"
             );
         }
-        let repo = Arc::new(store.clone());
-        let service = SchedulingService::new(repo.clone(), Arc::new(LocalCalendarGateway), clock);
+        let services = Services::new(&settings, &store, clock).await?;
         let runner = ToolRunner::new(
-            service,
-            repo,
+            services.scheduling.clone(),
+            Arc::new(store.clone()),
             ToolSettings {
                 phone_region: settings.phone_region,
                 ..ToolSettings::default()
@@ -80,7 +74,12 @@ impl Application {
         };
         let state = AppState {
             runner,
-            calendar,
+            accounts: services.accounts,
+            calendars: services.calendars,
+            desk: services.desk,
+            replies: Arc::new(store.clone()),
+            phone_region: settings.phone_region,
+            proxies: settings.trusted_proxies.clone(),
             vapi_secret: SharedSecret::new(&secret),
             readiness: Arc::new(StoreReadiness(store)),
             metrics: metrics.clone(),
@@ -165,6 +164,106 @@ impl Application {
         }
     }
 }
+
+/// Gives a fresh installation its first calendar: the schedule from the
+/// environment, owned by nobody until the first administrator registers.
+pub(crate) async fn seed_first_calendar(
+    store: &Store,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let calendar = Calendar {
+        id: CalendarId::from_uuid(DEFAULT_CALENDAR_ID),
+        slug: Slug::parse("default").context("the default slug")?,
+        name: "Appointments".to_owned(),
+        schedule: settings.schedule.clone(),
+        owner: None,
+        routes: VapiRoutes::default(),
+        created_at: now,
+    };
+    let seeded = store
+        .create_if_none(&calendar)
+        .await
+        .context("creating the first calendar")?;
+    if seeded {
+        tracing::info!(
+            "created the first calendar ('default') from the schedule settings; manage calendars through /api/v1/calendars"
+        );
+    }
+    Ok(())
+}
+
+/// The domain services, wired to the store and the adapters.
+pub struct Services {
+    pub scheduling: SchedulingService,
+    pub accounts: AccountService,
+    pub calendars: CalendarService,
+    pub desk: FrontDesk,
+}
+
+impl Services {
+    /// Builds every service on `store` (reading or generating the token key).
+    pub async fn new(
+        settings: &Settings,
+        store: &Store,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let (jwt_secret, jwt_source) = secrets::jwt_secret(settings.jwt_secret.as_deref(), store)
+            .await
+            .context("reading the access-token signing key")?;
+        if jwt_source == SecretSource::Generated && store.backend() == Backend::Postgres {
+            tracing::warn!(
+                "JWT_SECRET is not set: access tokens are signed with a key generated on first start and kept in the database; set JWT_SECRET (at least 32 random bytes) in production"
+            );
+        }
+        let tokens = JwtAccessTokens::new(jwt_secret.as_bytes(), TOKEN_ISSUER, TOKEN_AUDIENCE)
+            .context("the access-token signing key")?;
+        let hasher = BcryptHasher::default();
+        {
+            // The dummy hash for unknown accounts, made now rather than on
+            // the first failed sign-in (without delaying start-up).
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                if let Err(e) = hasher.warm_up().await {
+                    tracing::warn!(error = %e, "could not prepare the password hasher");
+                }
+            });
+        }
+        let repo = Arc::new(store.clone());
+        let scheduling =
+            SchedulingService::new(repo.clone(), Arc::new(LocalCalendarGateway), clock.clone());
+        let calendars = CalendarService::new(repo.clone(), clock.clone());
+        let accounts = AccountService::new(
+            AccountPorts {
+                users: repo.clone(),
+                sessions: repo.clone(),
+                throttle: repo.clone(),
+                hasher: Arc::new(hasher),
+                tokens: Arc::new(tokens),
+                calendars: repo.clone(),
+                audit: repo.clone(),
+                clock,
+            },
+            AccountSettings {
+                access_ttl: chrono::Duration::minutes(settings.access_token_minutes),
+                session_ttl: chrono::Duration::days(settings.refresh_token_days),
+                allow_registration: settings.allow_registration,
+                ..AccountSettings::default()
+            },
+        );
+        let desk = FrontDesk::new(calendars.clone(), scheduling.clone(), repo);
+        Ok(Self {
+            scheduling,
+            accounts,
+            calendars,
+            desk,
+        })
+    }
+}
+
+/// The `iss` and `aud` of access tokens.
+const TOKEN_ISSUER: &str = "voice-scheduler";
+const TOKEN_AUDIENCE: &str = "voice-scheduler-api";
 
 /// Ready when the database answers within two seconds and every migration
 /// is applied.

@@ -1,14 +1,16 @@
 //! The command line: `serve` (the default), `migrate`, `vapi secret`,
-//! `config check`.
+//! `users create-admin`, `config check`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use voice_scheduler_domain::accounts::RegisterError;
 use voice_scheduler_domain::ports::SystemClock;
+use voice_scheduler_domain::{Email, NewPassword, PersonName};
 use voice_scheduler_store::Store;
 
-use crate::app::Application;
+use crate::app::{Application, Services, seed_first_calendar};
 use crate::config::Settings;
 use crate::{secrets, telemetry};
 
@@ -32,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         command: VapiCommand,
     },
+    /// User accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -44,6 +51,20 @@ enum ConfigCommand {
     /// Validate the configuration and print what would be used (secrets
     /// masked); exits 2 when it is invalid.
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create an administrator. The password is read from the terminal
+    /// (twice, not echoed) or, when standard input is not a terminal, from
+    /// its first line.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// Shown in the staff interface (default: the part of the address before '@').
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +121,9 @@ pub fn main() -> ExitCode {
                 Ok(())
             }
             Command::Config { .. } => Ok(()),
+            Command::Users {
+                command: UsersCommand::CreateAdmin { email, name },
+            } => create_admin(&settings, &email, name.as_deref()).await,
             Command::Vapi {
                 command: VapiCommand::Secret,
             } => {
@@ -114,11 +138,69 @@ pub fn main() -> ExitCode {
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<InvalidInput>().is_some() => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             let error: anyhow::Error = error;
             tracing::error!(error = ?error, "fatal");
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A value given on the command line that was refused (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InvalidInput(String);
+
+async fn create_admin(settings: &Settings, email: &str, name: Option<&str>) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| InvalidInput(format!("--email: {e}")))?;
+    let name = name.map(str::to_owned).unwrap_or_else(|| {
+        email
+            .as_str()
+            .split('@')
+            .next()
+            .unwrap_or("admin")
+            .to_owned()
+    });
+    let name = PersonName::parse(&name).map_err(|e| InvalidInput(format!("--name: {e}")))?;
+    let password = read_password()?;
+    let password =
+        NewPassword::parse(&password).map_err(|e| InvalidInput(format!("password: {e}")))?;
+    let store = Store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    // The administrator owns the first calendar, even before the first start.
+    seed_first_calendar(&store, settings, chrono::Utc::now()).await?;
+    let services = Services::new(settings, &store, Arc::new(SystemClock)).await?;
+    let admin = services
+        .accounts
+        .create_admin(email, name, password)
+        .await
+        .map_err(|e| match e {
+            RegisterError::Unknown(e) => e,
+            other => InvalidInput(other.to_string()).into(),
+        })?;
+    println!("administrator {} created ({})", admin.email, admin.id);
+    Ok(())
+}
+
+/// From the terminal, not echoed and confirmed; otherwise the first line of
+/// standard input.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password again: ")?;
+        if first != again {
+            return Err(InvalidInput("the passwords do not match".to_owned()).into());
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use voice_scheduler_domain::schedule::ScheduleSettings;
 use voice_scheduler_domain::{PhoneRegion, Schedule, TimeZoneId, WeeklyHours};
+use voice_scheduler_http::TrustedProxies;
 
 /// The embedded default database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://voice-scheduler.db?mode=rwc";
@@ -41,6 +42,17 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// Signs access tokens (HS256, at least 32 bytes). `None`: a secret is
+    /// generated on first start and kept in the database.
+    pub jwt_secret: Option<String>,
+    /// Lifetime of an access token (1–15 minutes).
+    pub access_token_minutes: i64,
+    /// Absolute lifetime of a sign-in (refresh-token family), in days.
+    pub refresh_token_days: i64,
+    /// Anyone may register as staff once the first administrator exists.
+    pub allow_registration: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Every environment variable the application reads, with its default
@@ -65,6 +77,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("METRICS_TOKEN", ""),
     ("METRICS_ADDR", ""),
     ("SHUTDOWN_GRACE_SECONDS", "30"),
+    ("JWT_SECRET", ""),
+    ("ACCESS_TOKEN_MINUTES", "15"),
+    ("REFRESH_TOKEN_DAYS", "30"),
+    ("ALLOW_REGISTRATION", "false"),
+    ("TRUSTED_PROXIES", ""),
 ];
 
 impl fmt::Debug for Settings {
@@ -85,6 +102,11 @@ impl fmt::Debug for Settings {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("metrics_addr", &self.metrics_addr)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("access_token_minutes", &self.access_token_minutes)
+            .field("refresh_token_days", &self.refresh_token_days)
+            .field("allow_registration", &self.allow_registration)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -273,6 +295,47 @@ impl Settings {
             |v| v.parse::<u64>().ok().filter(|s| *s <= 600),
         )
         .map(Duration::from_secs);
+        let jwt_secret = get("JWT_SECRET");
+        if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            problems.push(ConfigProblem {
+                variable: "JWT_SECRET",
+                value: "***".to_owned(),
+                expected: "at least 32 bytes of random text, e.g. from `openssl rand -base64 48` (leave it unset on the embedded default to have one generated)".to_owned(),
+            });
+        }
+        let access_token_minutes = read(
+            &mut problems,
+            &get,
+            "ACCESS_TOKEN_MINUTES",
+            "15",
+            "a whole number of minutes from 1 to 15",
+            |v| v.parse::<i64>().ok().filter(|m| (1..=15).contains(m)),
+        );
+        let refresh_token_days = read(
+            &mut problems,
+            &get,
+            "REFRESH_TOKEN_DAYS",
+            "30",
+            "a whole number of days from 1 to 365",
+            |v| v.parse::<i64>().ok().filter(|d| (1..=365).contains(d)),
+        );
+        let allow_registration = read(
+            &mut problems,
+            &get,
+            "ALLOW_REGISTRATION",
+            "false",
+            "true or false",
+            |v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Some(true),
+                "false" | "0" | "no" => Some(false),
+                _ => None,
+            },
+        );
+        let trusted_proxies = read_with(&mut problems, &get, "TRUSTED_PROXIES", "", |v| {
+            TrustedProxies::parse(v).map_err(|e| {
+                format!("a comma-separated list of proxy addresses or CIDR networks such as 10.0.0.0/8 ({e})")
+            })
+        });
 
         let (
             Some(host),
@@ -287,6 +350,10 @@ impl Settings {
             Some(phone_region),
             Some(log_format),
             Some(shutdown_grace),
+            Some(access_token_minutes),
+            Some(refresh_token_days),
+            Some(allow_registration),
+            Some(trusted_proxies),
             true,
         ) = (
             host,
@@ -301,6 +368,10 @@ impl Settings {
             phone_region,
             log_format,
             shutdown_grace,
+            access_token_minutes,
+            refresh_token_days,
+            allow_registration,
+            trusted_proxies,
             problems.is_empty(),
         )
         else {
@@ -335,6 +406,11 @@ impl Settings {
             metrics_token,
             metrics_addr,
             shutdown_grace,
+            jwt_secret,
+            access_token_minutes,
+            refresh_token_days,
+            allow_registration,
+            trusted_proxies,
         })
     }
 
@@ -406,6 +482,23 @@ impl Settings {
                 "SHUTDOWN_GRACE_SECONDS".into(),
                 self.shutdown_grace.as_secs().to_string(),
             ),
+            (
+                "JWT_SECRET".into(),
+                masked(&self.jwt_secret, "(generated, kept in the database)"),
+            ),
+            (
+                "ACCESS_TOKEN_MINUTES".into(),
+                self.access_token_minutes.to_string(),
+            ),
+            (
+                "REFRESH_TOKEN_DAYS".into(),
+                self.refresh_token_days.to_string(),
+            ),
+            (
+                "ALLOW_REGISTRATION".into(),
+                self.allow_registration.to_string(),
+            ),
+            ("TRUSTED_PROXIES".into(), self.trusted_proxies.to_string()),
         ]
     }
 }

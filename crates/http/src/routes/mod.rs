@@ -1,3 +1,6 @@
+pub mod appointments;
+pub mod auth;
+pub mod calendars;
 pub mod health;
 pub mod metrics;
 pub mod vapi;

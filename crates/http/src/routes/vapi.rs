@@ -7,6 +7,9 @@ use voice_scheduler_vapi::wire::{
     self, CallContext, ServerMessage, ToolCall, ToolResult, WireError,
 };
 
+use voice_scheduler_domain::Calendar;
+use voice_scheduler_domain::calendars::{RouteError, RouteHints};
+
 use crate::openapi::{ErrorBody, VapiAnswer, VapiMessage};
 use crate::{ApiError, AppState};
 
@@ -18,6 +21,7 @@ use crate::{ApiError, AppState};
     tag = "vapi",
     description = "VAPI server messages. `tool-calls` (and the legacy `function-call`) are answered with one result per call, in order; other message types answer `{\"received\": true}`. See docs/vapi-setup.md.",
     request_body(content = VapiMessage, content_type = "application/json"),
+    params(("calendar" = Option<String>, Query, description = "The slug of the calendar to book on (else the call's assistant or phone number decides, else the only calendar)")),
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
@@ -73,16 +77,19 @@ pub async fn message(
             message: e.to_string(),
         },
     })?;
+    let slug = calendar_slug(request.query_string());
     match message {
         ServerMessage::ToolCalls { calls, context } => {
+            let calendar = route(&state, slug.as_deref(), &context).await;
             let mut results = Vec::with_capacity(calls.len());
             for call in &calls {
-                results.push(run(&state, call, &context).await);
+                results.push(run(&state, &calendar, call, &context).await);
             }
             Ok(HttpResponse::Ok().json(wire::tool_calls_response(&results)))
         }
         ServerMessage::FunctionCall { call, context } => {
-            let result = run(&state, &call, &context).await;
+            let calendar = route(&state, slug.as_deref(), &context).await;
+            let result = run(&state, &calendar, &call, &context).await;
             Ok(HttpResponse::Ok().json(wire::function_call_response(&result)))
         }
         ServerMessage::Other { kind, context, .. } => {
@@ -92,8 +99,65 @@ pub async fn message(
     }
 }
 
+/// `?calendar=<slug>` on the tool URL, if given.
+fn calendar_slug(query: &str) -> Option<String> {
+    web::Query::<std::collections::HashMap<String, String>>::from_query(query)
+        .ok()
+        .and_then(|q| q.get("calendar").map(|s| s.trim().to_owned()))
+        .filter(|s| !s.is_empty())
+}
+
+/// Why the calendar of a message could not be found: what to say instead
+/// of running the tools, and the `metadata.status` (`not_configured`, or
+/// `error` when the lookup itself failed).
+type Unrouted = (&'static str, &'static str);
+
+/// The calendar a message is for (see `CalendarService::route`).
+async fn route(
+    state: &AppState,
+    slug: Option<&str>,
+    context: &CallContext,
+) -> Result<Calendar, Unrouted> {
+    let hints = RouteHints {
+        slug,
+        assistant_id: context.assistant_id.as_deref(),
+        phone_number_id: context.phone_number_id.as_deref(),
+    };
+    state.calendars.route(&hints).await.map_err(|e| {
+        match &e {
+            RouteError::UnknownSlug(slug) => tracing::error!(
+                %slug,
+                "VAPI tool URL names an unknown calendar: fix ?calendar= in the assistant's tool server URL, or create a calendar with this slug"
+            ),
+            RouteError::NotConfigured { assistant, phone_number } => tracing::error!(
+                assistant_id = assistant.as_deref().unwrap_or(""),
+                phone_number_id = phone_number.as_deref().unwrap_or(""),
+                "VAPI call cannot be routed to a calendar: add the assistant id or phone-number id to a calendar (PATCH /api/v1/calendars/{{id}}), or add ?calendar=<slug> to the tool URL"
+            ),
+            RouteError::Unknown(cause) => tracing::error!(error = format!("{cause:#}"), "could not look up the calendar of a VAPI request"),
+        }
+        match e {
+            RouteError::Unknown(_) => ("Sorry, I can't reach the booking system right now. Please tell the caller to try again in a few minutes.", "error"),
+            _ => ("This phone line is not set up for booking yet. Please apologise to the caller and offer to have someone call them back.", "not_configured"),
+        }
+    })
+}
+
 /// Runs one tool call inside a span carrying the VAPI call and tool-call ids.
-async fn run(state: &AppState, call: &ToolCall, context: &CallContext) -> ToolResult {
+async fn run(
+    state: &AppState,
+    calendar: &Result<Calendar, Unrouted>,
+    call: &ToolCall,
+    context: &CallContext,
+) -> ToolResult {
+    let calendar = match calendar {
+        Ok(calendar) => calendar,
+        Err((spoken, status)) => {
+            metrics::counter!("vapi_tool_calls_total", "tool" => known_tool(&call.name), "outcome" => *status)
+                .increment(1);
+            return ToolResult::err(call, *spoken, json!({"status": status}));
+        }
+    };
     let span = tracing::info_span!(
         "tool_call",
         vapi_call_id = context.call_id.as_deref().unwrap_or(""),
@@ -103,7 +167,7 @@ async fn run(state: &AppState, call: &ToolCall, context: &CallContext) -> ToolRe
     let started = std::time::Instant::now();
     let result = state
         .runner
-        .run(&state.calendar, call, context)
+        .run(calendar, call, context)
         .instrument(span.clone())
         .await;
     let outcome = result
@@ -148,6 +212,7 @@ fn failure_label(failure: voice_scheduler_vapi::auth::AuthFailure) -> &'static s
     tag = "vapi",
     description = "The original service's path for its `book_appointment` tool; handled exactly like /vapi/tools.",
     request_body(content = VapiMessage, content_type = "application/json"),
+    params(("calendar" = Option<String>, Query, description = "The slug of the calendar to book on (else the call's assistant or phone number decides, else the only calendar)")),
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
@@ -167,6 +232,7 @@ pub fn doc_book_appointment() {}
     tag = "vapi",
     description = "Any VAPI server message (status updates, end-of-call reports, tool calls).",
     request_body(content = VapiMessage, content_type = "application/json"),
+    params(("calendar" = Option<String>, Query, description = "The slug of the calendar to book on (else the call's assistant or phone number decides, else the only calendar)")),
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
