@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Schemathesis (from PyPI) against the running server's /openapi.json: no
-# server errors, responses match the schema. Run by .ci/run after the tests
+# server errors, responses match the schema. Every check runs except
+# `positive_data_acceptance`: the domain refuses values a JSON schema cannot
+# describe (names with markup, phone numbers of unknown regions, passwords
+# over 72 *bytes*), so "schema-valid" bodies are legitimately answered 422. Run by .ci/run after the tests
 # (which build target/debug/voice-scheduler).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +33,7 @@ done
 
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
   --checks all \
+  --exclude-checks positive_data_acceptance \
   --header "X-Vapi-Secret: $SECRET" \
   --max-time "${SCHEMATHESIS_SECONDS:-60}" \
   --warnings off

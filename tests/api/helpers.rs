@@ -8,6 +8,8 @@ use voice_scheduler_server::{Application, Settings};
 use voice_scheduler_store::testing::TestDatabase;
 
 pub const SECRET: &str = "test-secret-0123456789abcdef";
+pub const ADMIN_PASSWORD: &str = "admin password 1";
+pub const STAFF_PASSWORD: &str = "staff password 1";
 /// The fixtures' "now": 2030-03-01 (a Friday), 09:14 in Los Angeles.
 pub const NOW: &str = "2030-03-01T17:14:12Z";
 
@@ -123,6 +125,97 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// Sends a JSON request (with a bearer token when given) and returns the
+    /// status and the JSON body (`Value::Null` when there is none).
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        let response = self.api_response(method, path, token, body, &[]).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, json)
+    }
+
+    /// Like [`api`](Self::api), with extra headers, returning the response.
+    pub async fn api_response(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Registers (anonymously, or by `by` when given) and returns the user.
+    pub async fn register(&self, by: Option<&str>, email: &str, password: &str) -> Value {
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "/auth/register",
+                by,
+                Some(&json!({"email": email, "password": password, "name": "Test User"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Signs in and returns the token body.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "/auth/login",
+                None,
+                Some(&json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The first user (an administrator) signed in: their access token.
+    pub async fn admin_token(&self) -> String {
+        self.register(None, "admin@example.com", ADMIN_PASSWORD)
+            .await;
+        self.login("admin@example.com", ADMIN_PASSWORD).await["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+
+    /// A staff account created by the administrator, signed in: their access token.
+    pub async fn staff_token(&self, admin: &str, email: &str) -> String {
+        self.register(Some(admin), email, STAFF_PASSWORD).await;
+        self.login(email, STAFF_PASSWORD).await["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
     }
 
     pub async fn cleanup(mut self) {

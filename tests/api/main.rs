@@ -6,6 +6,7 @@
 #[macro_use]
 mod helpers;
 
+mod accounts;
 mod booking;
 mod deploy;
 mod fixtures;
@@ -13,4 +14,5 @@ mod health;
 mod operations;
 mod process;
 mod resilience;
+mod tenancy;
 mod vapi_protocol;

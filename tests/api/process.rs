@@ -172,3 +172,113 @@ fn config_check_prints_the_settings_with_secrets_masked() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("SLOT_MINUTES"));
 }
+
+/// Runs `users create-admin` with `password` on standard input.
+fn create_admin(dir: &std::path::Path, email: &str, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = binary()
+        .args(["users", "create-admin", "--email", email])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn an_administrator_created_from_the_command_line_signs_in_and_owns_the_first_calendar() {
+    let dir = std::env::temp_dir().join(format!("vs-admin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let short = create_admin(&dir, "owner@example.com", "short");
+    assert_eq!(short.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&short.stderr)
+    );
+    let bad_email = create_admin(&dir, "not-an-address", "a long passphrase");
+    assert_eq!(bad_email.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_email.stderr).contains("--email"));
+
+    let made = create_admin(&dir, "owner@example.com", "a long passphrase");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(String::from_utf8_lossy(&made.stdout).contains("owner@example.com"));
+    let again = create_admin(&dir, "OWNER@example.com", "another passphrase");
+    assert_eq!(again.status.code(), Some(2), "the address is taken");
+
+    let port = free_port();
+    let child = binary()
+        .env("PORT", port.to_string())
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _running = Running(child);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while !client
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tokens: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": "owner@example.com", "password": "a long passphrase"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tokens["access_token"].as_str().expect("signed in");
+    let me: Value = client
+        .get(format!("{base}/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "admin");
+    let calendars: Value = client
+        .get(format!("{base}/api/v1/calendars"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(calendars[0]["slug"], "default", "{calendars}");
+    assert_eq!(calendars[0]["owner_id"], me["id"]);
+    // Registration is closed now that an administrator exists.
+    let closed = client
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"email": "someone@example.com", "password": "a long passphrase", "name": "Someone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 403);
+    drop(_running);
+    let _ = std::fs::remove_dir_all(&dir);
+}
