@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::accounts::Principal;
 use crate::calendar::{Calendar, CalendarId, CalendarName, Slug, VapiId, VapiRoutes};
 use crate::ports::{
-    CalendarRepository, CalendarScope, Clock, StoreCalendarDeleteError, StoreCalendarError,
+    Actor, AuditEntry, AuditLog, CalendarRepository, CalendarScope, Clock,
+    StoreCalendarDeleteError, StoreCalendarError,
 };
 use crate::schedule::{Schedule, ScheduleError, ScheduleSettings, WeeklyHours};
 use crate::time::TimeZoneId;
@@ -111,11 +112,26 @@ pub enum RouteError {
 pub struct CalendarService {
     repo: Arc<dyn CalendarRepository>,
     clock: Arc<dyn Clock>,
+    /// Where calendar changes are recorded (none: not recorded).
+    audit: Option<Arc<dyn AuditLog>>,
 }
 
 impl CalendarService {
     pub fn new(repo: Arc<dyn CalendarRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { repo, clock }
+        Self {
+            repo,
+            clock,
+            audit: None,
+        }
+    }
+
+    /// Records every calendar created, changed or deleted in `audit`
+    /// (`calendar.create`, `calendar.update`, `calendar.delete`), and every
+    /// refused attempt to give a calendar to another user (`denied`).
+    #[must_use]
+    pub fn with_audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// The calendars the principal may see: all for administrators, their own
@@ -153,6 +169,14 @@ impl CalendarService {
     ) -> Result<Calendar, CalendarWriteError> {
         let owner = match fields.owner_id {
             Some(owner) if owner != principal.user.id && !principal.user.is_admin() => {
+                self.audit(
+                    principal,
+                    "calendar.create",
+                    None,
+                    "denied",
+                    format!("only administrators can create a calendar for user:{owner}"),
+                )
+                .await;
                 return Err(CalendarWriteError::Forbidden);
             }
             Some(owner) => owner,
@@ -163,6 +187,14 @@ impl CalendarService {
             .create(&calendar)
             .await
             .map_err(|e| write_error(e, &calendar))?;
+        self.audit(
+            principal,
+            "calendar.create",
+            Some(calendar.id),
+            "success",
+            format!("owner user:{owner}"),
+        )
+        .await;
         Ok(calendar)
     }
 
@@ -178,6 +210,14 @@ impl CalendarService {
         })?;
         let owner = match (fields.owner_id, current.owner) {
             (Some(new), old) if Some(new) != old && !principal.user.is_admin() => {
+                self.audit(
+                    principal,
+                    "calendar.update",
+                    Some(id),
+                    "denied",
+                    format!("only administrators can give a calendar to user:{new}"),
+                )
+                .await;
                 return Err(CalendarWriteError::Forbidden);
             }
             (Some(new), _) => new,
@@ -189,6 +229,14 @@ impl CalendarService {
             .update(&calendar)
             .await
             .map_err(|e| write_error(e, &calendar))?;
+        self.audit(
+            principal,
+            "calendar.update",
+            Some(id),
+            "success",
+            describe_changes(&current, &calendar),
+        )
+        .await;
         Ok(calendar)
     }
 
@@ -209,7 +257,40 @@ impl CalendarService {
                 StoreCalendarDeleteError::NotFound => CalendarDeleteError::NotFound,
                 StoreCalendarDeleteError::HasUpcoming(n) => CalendarDeleteError::HasUpcoming(n),
                 StoreCalendarDeleteError::Unknown(e) => CalendarDeleteError::Unknown(e),
-            })
+            })?;
+        self.audit(
+            principal,
+            "calendar.delete",
+            Some(id),
+            "success",
+            "deleted with its past and cancelled appointments".to_owned(),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Records a calendar action of `principal` (a failure is only logged).
+    async fn audit(
+        &self,
+        principal: &Principal,
+        action: &'static str,
+        calendar: Option<CalendarId>,
+        outcome: &'static str,
+        detail: String,
+    ) {
+        crate::audit::record(
+            self.audit.as_ref(),
+            AuditEntry {
+                at: self.clock.now(),
+                actor: Actor::User(principal.user.id),
+                action,
+                resource: calendar.map(|id| format!("calendar:{id}")),
+                outcome,
+                address: None,
+                detail: Some(detail),
+            },
+        )
+        .await;
     }
 
     /// The calendar a VAPI request is for: the slug on the URL wins; then the
@@ -246,6 +327,49 @@ impl CalendarService {
                 assistant: hints.assistant_id.map(str::to_owned),
                 phone_number: hints.phone_number_id.map(str::to_owned),
             })
+    }
+}
+
+/// Which settings a change touched (names only: a calendar's name or slug
+/// may name a person), and the new owner when it changed.
+fn describe_changes(before: &Calendar, after: &Calendar) -> String {
+    let (b, a) = (&before.schedule, &after.schedule);
+    let mut changed: Vec<String> = [
+        ("name", before.name != after.name),
+        ("slug", before.slug != after.slug),
+        ("time_zone", b.time_zone() != a.time_zone()),
+        ("working_hours", b.hours() != a.hours()),
+        ("slot_minutes", b.slot() != a.slot()),
+        (
+            "default_duration_minutes",
+            b.default_duration() != a.default_duration(),
+        ),
+        ("min_notice_minutes", b.min_notice() != a.min_notice()),
+        ("horizon_days", b.horizon_days() != a.horizon_days()),
+        ("buffer_minutes", b.buffer() != a.buffer()),
+        (
+            "vapi_assistant_ids",
+            before.routes.assistant_ids != after.routes.assistant_ids,
+        ),
+        (
+            "vapi_phone_number_ids",
+            before.routes.phone_number_ids != after.routes.phone_number_ids,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, differs)| *differs)
+    .map(|(field, _)| field.to_owned())
+    .collect();
+    if before.owner != after.owner {
+        changed.push(match after.owner {
+            Some(owner) => format!("owner_id (now user:{owner})"),
+            None => "owner_id".to_owned(),
+        });
+    }
+    if changed.is_empty() {
+        "no setting changed".to_owned()
+    } else {
+        format!("changed {}", changed.join(", "))
     }
 }
 
@@ -519,6 +643,35 @@ mod tests {
             named(create(&CalendarFields::default()).unwrap_err()),
             ["name", "time_zone"]
         );
+    }
+
+    #[test]
+    fn a_change_is_described_by_field_names_only() {
+        let current = create(&fields()).unwrap();
+        let patch = CalendarFields {
+            name: Some("Dr. Jane Roe".to_owned()),
+            buffer_minutes: Some(10),
+            vapi_assistant_ids: Some(vec!["asst-1".to_owned()]),
+            ..CalendarFields::default()
+        };
+        let new_owner = UserId::new();
+        let changed = build(
+            Some(&current),
+            &patch,
+            current.id,
+            new_owner,
+            current.created_at,
+        )
+        .unwrap();
+        let described = describe_changes(&current, &changed);
+        assert_eq!(
+            described,
+            format!(
+                "changed name, buffer_minutes, vapi_assistant_ids, owner_id (now user:{new_owner})"
+            )
+        );
+        assert!(!described.contains("Jane"));
+        assert_eq!(describe_changes(&current, &current), "no setting changed");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::appointment::{Appointment, AppointmentId, AppointmentStatus, BookedBy
 use crate::calendar::{Calendar, CalendarId};
 use crate::calendars::{CalendarLookupError, CalendarService};
 use crate::person::{Email, PersonName, PhoneNumber};
-use crate::ports::{AppointmentQuery, AppointmentRepository, CalendarScope};
+use crate::ports::{Actor, AppointmentQuery, AppointmentRepository, CalendarScope};
 use crate::service::{
     AppointmentRef, AvailabilityError, BookError, BookRequest, Booking, CancelError,
     DayAvailability, RescheduleError, Rescheduled, SchedulingService,
@@ -191,7 +191,7 @@ impl FrontDesk {
         };
         let booking = self
             .scheduling
-            .book(&calendar, request)
+            .book(&calendar, request, &Actor::User(principal.user.id))
             .await
             .map_err(DeskError::Operation)?;
         Ok((booking, calendar))
@@ -205,7 +205,12 @@ impl FrontDesk {
     ) -> Result<Appointment, DeskError<CancelError>> {
         let (_, calendar) = self.get(principal, id).await.map_err(relabel)?;
         self.scheduling
-            .cancel(&calendar, &AppointmentRef::Id(id), reason)
+            .cancel(
+                &calendar,
+                &AppointmentRef::Id(id),
+                reason,
+                &Actor::User(principal.user.id),
+            )
             .await
             .map_err(DeskError::Operation)
     }
@@ -218,7 +223,12 @@ impl FrontDesk {
     ) -> Result<Rescheduled, DeskError<RescheduleError>> {
         let (_, calendar) = self.get(principal, id).await.map_err(relabel)?;
         self.scheduling
-            .reschedule(&calendar, &AppointmentRef::Id(id), start)
+            .reschedule(
+                &calendar,
+                &AppointmentRef::Id(id),
+                start,
+                &Actor::User(principal.user.id),
+            )
             .await
             .map_err(DeskError::Operation)
     }

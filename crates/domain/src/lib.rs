@@ -11,12 +11,16 @@
 
 pub mod accounts;
 pub mod appointment;
+pub mod audit;
 pub mod availability;
 pub mod calendar;
 pub mod calendars;
+pub mod calls;
 pub mod desk;
+pub mod dialer;
 pub mod person;
 pub mod ports;
+pub mod privacy;
 pub mod schedule;
 pub mod service;
 pub mod time;
@@ -28,6 +32,7 @@ pub use appointment::{
 };
 pub use availability::{SlotRejection, free_slots, nearest_slots};
 pub use calendar::{Calendar, CalendarId, CalendarName, Slug, VapiId, VapiRoutes};
+pub use calls::{Call, CallDirection, CallId, CallSource, CallStatus, CallUpdate};
 pub use person::{Email, PersonName, PhoneNumber, PhoneRegion};
 pub use schedule::{LocalRange, Schedule, ScheduleError, WeeklyHours};
 pub use service::SchedulingService;

@@ -15,6 +15,12 @@ use crate::person::{Email, PhoneNumber};
 use crate::time::TimeRange;
 use crate::user::{PasswordHash, Role, SessionId, TokenDigest, User, UserId};
 
+/// Where call records live (defined with the call log).
+pub use crate::calls::CallRepository;
+
+/// Where personal data is erased (defined with the privacy service).
+pub use crate::privacy::PrivacyRepository;
+
 /// The current time. Services never read the system clock directly, so tests
 /// can fix it.
 pub trait Clock: Send + Sync {
@@ -206,6 +212,11 @@ pub trait AppointmentRepository: Send + Sync {
     /// stable order — starting strictly after `query.after`, at most
     /// `query.limit`.
     async fn list(&self, query: &AppointmentQuery) -> anyhow::Result<Vec<Appointment>>;
+
+    /// Every appointment booked during the VAPI call `vapi_call_id` (its
+    /// `booked_by.vapi_call_id`), in whichever calendar, whatever its
+    /// status, ordered by (`starts_at`, `id`).
+    async fn find_by_vapi_call(&self, vapi_call_id: &str) -> anyhow::Result<Vec<Appointment>>;
 }
 
 /// Which calendars a listing covers.
@@ -515,6 +526,58 @@ pub struct AuditEntry {
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn record(&self, entry: AuditEntry) -> anyhow::Result<()>;
+}
+
+impl Actor {
+    /// The actor of a voice request: its VAPI call when known, else anonymous.
+    pub fn voice(call_id: Option<&str>) -> Actor {
+        match call_id {
+            Some(call) if !call.is_empty() => Actor::VapiCall(call.to_owned()),
+            _ => Actor::Anonymous,
+        }
+    }
+}
+
+/// An entry as the audit log holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Grows with every entry.
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// `user`, `anonymous`, `system` or `vapi_call`.
+    pub actor_kind: String,
+    /// The user id or VAPI call id.
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub resource: Option<String>,
+    pub outcome: String,
+    pub address: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// A filtered, paginated reading of the audit log, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub actor_id: Option<String>,
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    pub outcome: Option<String>,
+    /// Entries at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// The (`at`, `id`) of the last entry of the previous page.
+    pub before: Option<(DateTime<Utc>, i64)>,
+    pub limit: u64,
+}
+
+/// Reads the audit log (administrators).
+#[async_trait]
+pub trait AuditReader: Send + Sync {
+    /// Entries matching every filter of `query` (exact matches), ordered by
+    /// (`at`, `id`) descending — a stable order — strictly after
+    /// `query.before` in that order, at most `query.limit`.
+    async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<AuditRecord>>;
 }
 
 /// Why the external calendar could not answer.

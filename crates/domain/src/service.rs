@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, SecondsFormat, Utc};
 
 use crate::appointment::{Appointment, AppointmentId, BookedBy, ConfirmationCode, NewAppointment};
 use crate::availability::{
@@ -12,8 +12,8 @@ use crate::availability::{
 use crate::calendar::Calendar;
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::ports::{
-    AppointmentRepository, BookOutcome, CalendarGateway, Clock, GatewayError, StoreBookError,
-    StoreCancelError, StoreRescheduleError,
+    Actor, AppointmentRepository, AuditEntry, AuditLog, BookOutcome, CalendarGateway, Clock,
+    GatewayError, StoreBookError, StoreCancelError, StoreRescheduleError,
 };
 use crate::schedule::ScheduleError;
 use crate::time::{TimeRange, TimeZoneId};
@@ -170,6 +170,8 @@ pub struct SchedulingService {
     repo: Arc<dyn AppointmentRepository>,
     gateway: Arc<dyn CalendarGateway>,
     clock: Arc<dyn Clock>,
+    /// Where bookings, moves and cancellations are recorded (none: not recorded).
+    audit: Option<Arc<dyn AuditLog>>,
 }
 
 impl SchedulingService {
@@ -182,7 +184,17 @@ impl SchedulingService {
             repo,
             gateway,
             clock,
+            audit: None,
         }
+    }
+
+    /// Records every booking made, moved or cancelled in `audit`
+    /// (`appointment.book`, `appointment.reschedule`, `appointment.cancel`),
+    /// after the store has done it, with the caller's number masked.
+    #[must_use]
+    pub fn with_audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -252,11 +264,13 @@ impl SchedulingService {
         })
     }
 
-    /// Books `request` if its time is free and within the rules.
+    /// Books `request` if its time is free and within the rules. `by` is who
+    /// asked (for the audit log): the VAPI call, or the signed-in user.
     pub async fn book(
         &self,
         calendar: &Calendar,
         request: BookRequest,
+        by: &Actor,
     ) -> Result<Booking, BookError> {
         let schedule = &calendar.schedule;
         let duration = match request.duration_minutes {
@@ -305,6 +319,21 @@ impl SchedulingService {
         }
         match self.repo.book(new, schedule.buffer()).await {
             Ok(BookOutcome::Created(appointment)) => {
+                let range = appointment.range();
+                self.audit(
+                    by,
+                    "appointment.book",
+                    &appointment,
+                    format!(
+                        "{} booking in calendar:{} from {} for {} minutes, caller {}",
+                        appointment.booked_by().channel.as_str(),
+                        appointment.calendar_id(),
+                        instant(range.start()),
+                        range.duration().num_minutes(),
+                        appointment.customer_phone().masked()
+                    ),
+                )
+                .await;
                 self.mirror(&appointment).await;
                 Ok(Booking {
                     appointment,
@@ -359,12 +388,13 @@ impl SchedulingService {
             .map_err(FindError::Unknown)
     }
 
-    /// Cancels the appointment `which` points at.
+    /// Cancels the appointment `which` points at; `by` is who asked.
     pub async fn cancel(
         &self,
         calendar: &Calendar,
         which: &AppointmentRef,
         reason: Option<String>,
+        by: &Actor,
     ) -> Result<Appointment, CancelError> {
         let appointment = self.locate(calendar, which).await.map_err(|e| match e {
             LocateError::NotFound => CancelError::NotFound,
@@ -387,18 +417,33 @@ impl SchedulingService {
                 StoreCancelError::AlreadyCancelled(a) => CancelError::AlreadyCancelled(a),
                 StoreCancelError::Unknown(e) => CancelError::Unknown(e),
             })?;
+        // The reason is the caller's own words: it is not recorded.
+        self.audit(
+            by,
+            "appointment.cancel",
+            &cancelled,
+            format!(
+                "cancelled in calendar:{}, was from {}, caller {}",
+                cancelled.calendar_id(),
+                instant(cancelled.range().start()),
+                cancelled.customer_phone().masked()
+            ),
+        )
+        .await;
         if let Err(e) = self.gateway.delete_event(&cancelled).await {
             warn_mirror_failed("delete_event", &cancelled, &e);
         }
         Ok(cancelled)
     }
 
-    /// Moves the appointment `which` points at to `new_start`, keeping its length.
+    /// Moves the appointment `which` points at to `new_start`, keeping its
+    /// length; `by` is who asked.
     pub async fn reschedule(
         &self,
         calendar: &Calendar,
         which: &AppointmentRef,
         new_start: DateTime<Utc>,
+        by: &Actor,
     ) -> Result<Rescheduled, RescheduleError> {
         let appointment = self.locate(calendar, which).await.map_err(|e| match e {
             LocateError::NotFound => RescheduleError::NotFound,
@@ -441,6 +486,19 @@ impl SchedulingService {
             .await;
         match moved {
             Ok(appointment) => {
+                self.audit(
+                    by,
+                    "appointment.reschedule",
+                    &appointment,
+                    format!(
+                        "moved in calendar:{} from {} to {}, caller {}",
+                        appointment.calendar_id(),
+                        instant(previous.start()),
+                        instant(appointment.range().start()),
+                        appointment.customer_phone().masked()
+                    ),
+                )
+                .await;
                 self.mirror(&appointment).await;
                 Ok(Rescheduled {
                     previous,
@@ -610,11 +668,39 @@ impl SchedulingService {
             })
     }
 
+    /// Records what happened to `appointment` (a failure is only logged).
+    async fn audit(
+        &self,
+        by: &Actor,
+        action: &'static str,
+        appointment: &Appointment,
+        detail: String,
+    ) {
+        crate::audit::record(
+            self.audit.as_ref(),
+            AuditEntry {
+                at: self.now(),
+                actor: by.clone(),
+                action,
+                resource: Some(format!("appointment:{}", appointment.id())),
+                outcome: "success",
+                address: None,
+                detail: Some(detail),
+            },
+        )
+        .await;
+    }
+
     async fn mirror(&self, appointment: &Appointment) {
         if let Err(e) = self.gateway.upsert_event(appointment).await {
             warn_mirror_failed("upsert_event", appointment, &e);
         }
     }
+}
+
+/// An instant as the audit log writes it (RFC 3339, UTC, whole seconds).
+fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Mirroring failures are logged; the booking itself stands.
