@@ -30,6 +30,7 @@ mod m20261201_000005_create_audit_log;
 mod m20261201_000006_add_calendars_settings;
 mod m20261201_000007_create_calendar_routes;
 mod m20261201_000008_add_appointments_listing_indexes;
+mod m20261205_000001_create_calls;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_add_calendars_settings::Migration),
             Box::new(m20261201_000007_create_calendar_routes::Migration),
             Box::new(m20261201_000008_add_appointments_listing_indexes::Migration),
+            Box::new(m20261205_000001_create_calls::Migration),
         ]
     }
 }

@@ -26,6 +26,9 @@ use crate::{Backend, Step, Store, fail, in_transaction, rollback};
 
 /// At most this many appointments from [`AppointmentRepository::find_by_phone`].
 const FIND_BY_PHONE_LIMIT: u64 = 50;
+/// At most this many appointments from
+/// [`AppointmentRepository::find_by_vapi_call`] (one call books a few).
+const FIND_BY_VAPI_CALL_LIMIT: u64 = 100;
 
 const CONFIRMED: &str = "confirmed";
 const CANCELLED: &str = "cancelled";
@@ -715,6 +718,20 @@ impl AppointmentRepository for Store {
             .with_context(|| format!("could not read appointment {id}"))?
             .map(rows::appointment)
             .transpose()
+    }
+
+    async fn find_by_vapi_call(&self, vapi_call_id: &str) -> anyhow::Result<Vec<Appointment>> {
+        appointments::Entity::find()
+            .filter(Column::VapiCallId.eq(storable(vapi_call_id).as_ref()))
+            .order_by_asc(Column::StartsAt)
+            .order_by_asc(Column::Id)
+            .limit(FIND_BY_VAPI_CALL_LIMIT)
+            .all(&self.db)
+            .await
+            .context("could not look up the appointments of a call")?
+            .into_iter()
+            .map(rows::appointment)
+            .collect()
     }
 
     /// Stored times are whole seconds, so the bounds are rounded up to whole

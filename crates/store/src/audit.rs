@@ -1,14 +1,24 @@
-//! [`AuditLog`]: entries are inserted and never changed or deleted (there is
-//! no update or delete path in the store).
+//! [`AuditLog`] and [`AuditReader`]: entries are inserted and, with two
+//! deliberate exceptions, never changed:
+//! - one delete path, [`Store::purge_audit`], which removes entries older
+//!   than the retention period and exists for that alone (the retention job
+//!   and `voice-scheduler audit purge`);
+//! - one anonymising update, when a user deletes their account
+//!   (`privacy.rs`): their id in the entries they made becomes `erased-user`
+//!   (what happened, when and the outcome stay).
 
 use anyhow::Context;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::EntityTrait;
-use voice_scheduler_domain::ports::{Actor, AuditEntry, AuditLog};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
+use voice_scheduler_domain::ports::{
+    Actor, AuditEntry, AuditLog, AuditQuery, AuditReader, AuditRecord,
+};
 
-use crate::entities::audit_log;
-use crate::rows::{storable, storable_owned, whole_seconds};
+use crate::entities::audit_log::{self, Column};
+use crate::rows::{ceil_seconds, storable, storable_owned, whole_seconds};
 use crate::{Step, Store, fail};
 
 /// `audit_log.actor_kind` and `actor_id` of an actor.
@@ -49,6 +59,104 @@ impl AuditLog for Store {
                     Ok(_) => Step::Done(Ok(())),
                     Err(e) => fail(e),
                 }
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditReader for Store {
+    async fn list(&self, query: &AuditQuery) -> anyhow::Result<Vec<AuditRecord>> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut select = audit_log::Entity::find();
+        if let Some(actor_id) = &query.actor_id {
+            select = select.filter(Column::ActorId.eq(storable(actor_id).into_owned()));
+        }
+        if let Some(action) = &query.action {
+            select = select.filter(Column::Action.eq(storable(action).into_owned()));
+        }
+        if let Some(resource) = &query.resource {
+            select = select.filter(Column::Resource.eq(storable(resource).into_owned()));
+        }
+        if let Some(outcome) = &query.outcome {
+            select = select.filter(Column::Outcome.eq(storable(outcome).into_owned()));
+        }
+        if let Some(from) = query.from {
+            select = select.filter(Column::At.gte(ceil_seconds(from)));
+        }
+        if let Some(to) = query.to {
+            select = select.filter(Column::At.lt(ceil_seconds(to)));
+        }
+        if let Some((last_at, last_id)) = query.before {
+            // `(at, id) < (last_at, last_id)`; the plain bound on `at` lets
+            // every planner start the (backward) range scan of
+            // `audit_log_at_idx` there. Stored instants are whole seconds:
+            // one between seconds is before the same entries as its ceiling.
+            let last_at_stored = ceil_seconds(last_at);
+            let last_id = if last_at_stored == last_at {
+                last_id
+            } else {
+                i64::MIN
+            };
+            select = select.filter(Column::At.lte(last_at_stored)).filter(
+                Expr::tuple([
+                    Expr::col((audit_log::Entity, Column::At)),
+                    Expr::col((audit_log::Entity, Column::Id)),
+                ])
+                .lt(Expr::tuple([
+                    Expr::value(last_at_stored),
+                    Expr::value(last_id),
+                ])),
+            );
+        }
+        let rows = select
+            .order_by_desc(Column::At)
+            .order_by_desc(Column::Id)
+            .limit(query.limit)
+            .all(&self.db)
+            .await
+            .context("could not read the audit log")?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AuditRecord {
+                id: row.id,
+                at: row.at,
+                actor_kind: row.actor_kind,
+                actor_id: row.actor_id,
+                action: row.action,
+                resource: row.resource,
+                outcome: row.outcome,
+                address: row.address,
+                detail: row.detail,
+            })
+            .collect())
+    }
+}
+
+impl Store {
+    /// Deletes the audit entries recorded before `before`; how many.
+    ///
+    /// This is the audit log's only delete path, and it exists for the
+    /// retention period alone (`AUDIT_RETENTION_DAYS`: the daily retention
+    /// job and `voice-scheduler audit purge`). Nothing else may call it: the
+    /// log is otherwise append-only.
+    pub async fn purge_audit(&self, before: DateTime<Utc>) -> anyhow::Result<u64> {
+        // Entries are stored in whole seconds: those before `before` are
+        // those before its ceiling.
+        let before = ceil_seconds(before);
+        self.with_retries("purge the audit log", || async move {
+            let _gate = self.lock_writes().await;
+            match audit_log::Entity::delete_many()
+                .filter(Column::At.lt(before))
+                .exec(&self.db)
+                .await
+                .context("could not purge the audit log")
+            {
+                Ok(done) => Step::Done(Ok(done.rows_affected)),
+                Err(e) => fail(e),
             }
         })
         .await

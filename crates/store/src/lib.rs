@@ -4,7 +4,8 @@
 //! [`AppointmentRepository`](voice_scheduler_domain::ports::AppointmentRepository)
 //! (`appointments`),
 //! [`CalendarRepository`](voice_scheduler_domain::ports::CalendarRepository)
-//! (`calendars`), [`UserRepository`](voice_scheduler_domain::ports::UserRepository)
+//! (`calendars`), [`CallRepository`](voice_scheduler_domain::calls::CallRepository)
+//! (`calls`), [`UserRepository`](voice_scheduler_domain::ports::UserRepository)
 //! (`users`), [`SessionRepository`](voice_scheduler_domain::ports::SessionRepository)
 //! (`sessions`), [`LoginThrottle`](voice_scheduler_domain::ports::LoginThrottle)
 //! (`throttle`), [`AuditLog`](voice_scheduler_domain::ports::AuditLog) (`audit`)
@@ -70,8 +71,10 @@ use voice_scheduler_migrations::{Migrator, MigratorTrait};
 mod appointments;
 mod audit;
 mod calendars;
+mod calls;
 mod entities;
 mod errors;
+mod privacy;
 mod replies;
 mod rows;
 mod sessions;

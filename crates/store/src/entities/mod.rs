@@ -22,7 +22,7 @@
 //!
 //! The entities of the tables added for staff accounts and calendar settings
 //! (`users`, `sessions`, `refresh_tokens`, `login_failures`, `audit_log`,
-//! `calendar_routes`, the new `calendars` columns) were written by hand in
+//! `calendar_routes`, the new `calendars` columns, `calls`) were written by hand in
 //! the same format, not generated; compare them with the generator's output
 //! when it is next run.
 
@@ -32,6 +32,7 @@ pub mod appointments;
 pub mod audit_log;
 pub mod calendar_routes;
 pub mod calendars;
+pub mod calls;
 pub mod login_failures;
 pub mod refresh_tokens;
 pub mod sessions;

@@ -1,0 +1,239 @@
+//! [`PrivacyRepository`]: a caller's erasure and an account's deletion, each
+//! one write transaction (`BEGIN IMMEDIATE` on SQLite), retried as a whole
+//! when the database asks to.
+//!
+//! The account deletion is the one path besides retention that changes the
+//! audit log: it anonymises entries (actor id, `user:<id>` resources, the
+//! user's addresses), it never deletes one. On PostgreSQL it holds the
+//! users' advisory lock exclusively, so two administrators deleting
+//! themselves at once cannot both pass the "last administrator" check.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, PaginatorTrait,
+    QueryFilter, Value,
+};
+use voice_scheduler_domain::privacy::{
+    DeletedUser, ERASED_ACTOR, ERASED_MARK, ERASED_NAME, ErasedCaller, PrivacyRepository,
+    StoreDeleteUserError,
+};
+use voice_scheduler_domain::{PhoneNumber, Role, UserId};
+
+use crate::entities::{appointments, audit_log, calendars, calls, login_failures, sessions, users};
+use crate::rows::whole_seconds;
+use crate::{Decision, PgLock, Step, Store, fail, finish, pg_lock};
+
+async fn erase_in(
+    txn: &DatabaseTransaction,
+    phone: &str,
+    placeholder: &str,
+    at: DateTime<Utc>,
+) -> anyhow::Result<Decision<ErasedCaller, anyhow::Error>> {
+    let appointments = appointments::Entity::update_many()
+        .col_expr(appointments::Column::CustomerName, Expr::value(ERASED_NAME))
+        .col_expr(
+            appointments::Column::CustomerPhone,
+            Expr::value(placeholder),
+        )
+        .col_expr(
+            appointments::Column::CustomerEmail,
+            Expr::value(Value::String(None)),
+        )
+        .col_expr(
+            appointments::Column::Purpose,
+            Expr::value(Value::String(None)),
+        )
+        .col_expr(
+            appointments::Column::CancelReason,
+            Expr::value(Value::String(None)),
+        )
+        .col_expr(appointments::Column::UpdatedAt, Expr::value(at))
+        .filter(appointments::Column::CustomerPhone.eq(phone))
+        .exec(txn)
+        .await
+        .context("could not erase the caller's appointments")?
+        .rows_affected;
+    let calls = calls::Entity::update_many()
+        .col_expr(
+            calls::Column::CustomerPhone,
+            Expr::value(Value::String(None)),
+        )
+        .col_expr(calls::Column::Summary, Expr::value(Value::String(None)))
+        .col_expr(calls::Column::Transcript, Expr::value(Value::String(None)))
+        .col_expr(
+            calls::Column::RecordingUrl,
+            Expr::value(Value::String(None)),
+        )
+        .col_expr(
+            calls::Column::TranscriptPurgedAt,
+            Expr::col(calls::Column::TranscriptPurgedAt).if_null(at),
+        )
+        .col_expr(calls::Column::UpdatedAt, Expr::value(at))
+        .filter(calls::Column::CustomerPhone.eq(phone))
+        .exec(txn)
+        .await
+        .context("could not erase the caller's calls")?
+        .rows_affected;
+    Ok(Decision::Commit(ErasedCaller {
+        appointments,
+        calls,
+    }))
+}
+
+async fn delete_in(
+    txn: &DatabaseTransaction,
+    user: UserId,
+    at: DateTime<Utc>,
+) -> anyhow::Result<Decision<DeletedUser, StoreDeleteUserError>> {
+    pg_lock(txn, PgLock::Users, false).await?;
+    let id = user.as_uuid();
+    let Some(row) = users::Entity::find_by_id(id)
+        .one(txn)
+        .await
+        .with_context(|| format!("could not read user {user}"))?
+    else {
+        return Ok(Decision::Refuse(StoreDeleteUserError::NotFound));
+    };
+    if row.role == Role::Admin.as_str() {
+        let others = users::Entity::find()
+            .filter(users::Column::Role.eq(Role::Admin.as_str()))
+            .filter(users::Column::Id.ne(id))
+            .count(txn)
+            .await
+            .context("could not count the administrators")?;
+        if others == 0 {
+            return Ok(Decision::Refuse(StoreDeleteUserError::LastAdministrator));
+        }
+    }
+    let sessions_ended = sessions::Entity::find()
+        .filter(sessions::Column::UserId.eq(id))
+        .filter(sessions::Column::EndedAt.is_null())
+        .filter(sessions::Column::ExpiresAt.gt(at))
+        .count(txn)
+        .await
+        .context("could not count the user's sign-ins")?;
+    // The foreign key (PostgreSQL) or trigger (SQLite) would do this on
+    // delete too; done here so it is counted and does not depend on either.
+    let calendars_unowned = calendars::Entity::update_many()
+        .col_expr(calendars::Column::OwnerId, Expr::value(Value::Uuid(None)))
+        .filter(calendars::Column::OwnerId.eq(id))
+        .exec(txn)
+        .await
+        .context("could not leave the user's calendars without an owner")?
+        .rows_affected;
+    // The user's id, wherever it appears (`user:<id>` resources, `owner
+    // user:<id>` details, the actor), becomes a fixed marker. Entries are
+    // changed, never deleted.
+    let id_text = user.to_string();
+    let mentions = format!("%{id_text}%");
+    let replace = |column: audit_log::Column| {
+        Func::cust("REPLACE")
+            .arg(Expr::col(column))
+            .arg(id_text.as_str())
+            .arg(ERASED_MARK)
+    };
+    let audit_entries_anonymised = audit_log::Entity::update_many()
+        .col_expr(
+            audit_log::Column::Resource,
+            replace(audit_log::Column::Resource).into(),
+        )
+        .col_expr(
+            audit_log::Column::Detail,
+            replace(audit_log::Column::Detail).into(),
+        )
+        .filter(
+            Condition::any()
+                .add(audit_log::Column::ActorId.eq(id_text.as_str()))
+                .add(audit_log::Column::Resource.like(mentions.as_str()))
+                .add(audit_log::Column::Detail.like(mentions.as_str())),
+        )
+        .exec(txn)
+        .await
+        .context("could not anonymise the audit entries about the user")?
+        .rows_affected;
+    audit_log::Entity::update_many()
+        .col_expr(audit_log::Column::ActorId, Expr::value(ERASED_ACTOR))
+        .col_expr(audit_log::Column::Address, Expr::value(Value::String(None)))
+        .filter(audit_log::Column::ActorKind.eq("user"))
+        .filter(audit_log::Column::ActorId.eq(id_text.as_str()))
+        .exec(txn)
+        .await
+        .context("could not anonymise the user's audit entries")?;
+    login_failures::Entity::delete_many()
+        .filter(login_failures::Column::Key.eq(format!("account:{}", row.email_key)))
+        .exec(txn)
+        .await
+        .context("could not forget the account's failed sign-ins")?;
+    // Sessions and refresh tokens go with the user (ON DELETE CASCADE).
+    users::Entity::delete_by_id(id)
+        .exec(txn)
+        .await
+        .with_context(|| format!("could not delete user {user}"))?;
+    Ok(Decision::Commit(DeletedUser {
+        sessions_ended,
+        calendars_unowned,
+        audit_entries_anonymised,
+    }))
+}
+
+impl Store {
+    async fn try_erase_caller(
+        &self,
+        phone: &str,
+        placeholder: &str,
+        at: DateTime<Utc>,
+    ) -> Step<anyhow::Result<ErasedCaller>> {
+        let _gate = self.lock_writes().await;
+        let txn = match self.begin_write().await {
+            Ok(txn) => txn,
+            Err(e) => return fail(e),
+        };
+        let decided = erase_in(&txn, phone, placeholder, at).await;
+        finish(txn, decided, "could not commit the caller's erasure").await
+    }
+
+    async fn try_delete_user(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Step<Result<DeletedUser, StoreDeleteUserError>> {
+        let _gate = self.lock_writes().await;
+        let txn = match self.begin_write().await {
+            Ok(txn) => txn,
+            Err(e) => return fail(e),
+        };
+        let decided = delete_in(&txn, user, at).await;
+        finish(txn, decided, "could not commit the account's deletion").await
+    }
+}
+
+#[async_trait]
+impl PrivacyRepository for Store {
+    #[tracing::instrument(skip_all, fields(phone = %phone.masked()))]
+    async fn erase_caller(
+        &self,
+        phone: &PhoneNumber,
+        placeholder: &PhoneNumber,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<ErasedCaller> {
+        let at = whole_seconds(at);
+        self.with_retries("erase a caller", || {
+            self.try_erase_caller(phone.as_str(), placeholder.as_str(), at)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(%user))]
+    async fn delete_user(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<DeletedUser, StoreDeleteUserError> {
+        let at = whole_seconds(at);
+        self.with_retries("delete a user", || self.try_delete_user(user, at))
+            .await
+    }
+}
