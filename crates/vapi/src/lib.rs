@@ -6,10 +6,17 @@
 //!   (dates, times in many spellings, numbers as strings).
 //! - [`speech`]: single-line sentences for the assistant to speak.
 //! - [`tools`]: runs each tool call against the scheduling service.
-//! - [`auth`]: verification of VAPI's credentials in constant time.
+//! - [`auth`]: verification of VAPI's shared secret in constant time.
+//! - [`calls`]: what `status-update` and `end-of-call-report` tell about a call.
+//! - [`hmac`]: verification of VAPI's HMAC credential (signed body and
+//!   timestamp).
 
 pub mod args;
 pub mod auth;
+pub mod calls;
+pub mod client;
+pub mod definitions;
+pub mod hmac;
 pub mod speech;
 pub mod tools;
 pub mod wire;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use voice_scheduler_domain::availability::SlotRejection;
-use voice_scheduler_domain::ports::{ReplayStore, StoredReply};
+use voice_scheduler_domain::ports::{Actor, ReplayStore, StoredReply};
 use voice_scheduler_domain::service::{
     AppointmentRef, AvailabilityError, BookError, BookRequest, BookStatus, CancelError,
     RescheduleError,
@@ -480,7 +480,8 @@ impl ToolRunner {
             },
             idempotency_key: (!call.id.is_empty()).then(|| format!("vapi:{}", call.id)),
         };
-        match self.service.book(calendar, request).await {
+        let by = Actor::voice(context.call_id.as_deref());
+        match self.service.book(calendar, request, &by).await {
             Ok(booking) => {
                 let a = &booking.appointment;
                 let (status, lead) = match booking.status {
@@ -605,7 +606,8 @@ impl ToolRunner {
             return invalid(call, &problems);
         };
         let reason = args.text("reason");
-        match self.service.cancel(calendar, &which, reason).await {
+        let by = Actor::voice(context.call_id.as_deref());
+        match self.service.cancel(calendar, &which, reason, &by).await {
             Ok(a) => {
                 let metadata = with_status(appointment_json(&a, zone), "cancelled");
                 Answer::ok(
@@ -655,7 +657,12 @@ impl ToolRunner {
         let (Some(which), Some(new_start), true) = (which, new_start, problems.is_empty()) else {
             return invalid(call, &problems);
         };
-        match self.service.reschedule(calendar, &which, new_start).await {
+        let by = Actor::voice(context.call_id.as_deref());
+        match self
+            .service
+            .reschedule(calendar, &which, new_start, &by)
+            .await
+        {
             Ok(moved) => {
                 let a = &moved.appointment;
                 let mut metadata = with_status(appointment_json(a, zone), "rescheduled");
