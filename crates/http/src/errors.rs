@@ -46,6 +46,9 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// A service we depend on (VAPI) failed or did not answer.
+    #[error("{0}")]
+    BadGateway(String),
     /// A failure that is not the client's: logged in full here, answered with
     /// a generic message.
     #[error("something went wrong on our side; please try again")]
@@ -110,6 +113,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Unavailable { .. } => "slot_unavailable",
             Self::Internal(_) => "internal_error",
+            Self::BadGateway(_) => "upstream_unavailable",
         }
     }
 }
@@ -130,6 +134,7 @@ impl ResponseError for ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
         }
     }
 

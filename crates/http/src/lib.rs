@@ -9,6 +9,7 @@
 pub mod auth;
 mod errors;
 mod json;
+mod limits;
 mod middleware;
 pub mod openapi;
 mod routes;
@@ -19,14 +20,21 @@ use actix_web::web;
 use async_trait::async_trait;
 use voice_scheduler_domain::PhoneRegion;
 use voice_scheduler_domain::accounts::AccountService;
+use voice_scheduler_domain::audit::AuditTrail;
 use voice_scheduler_domain::calendars::CalendarService;
+use voice_scheduler_domain::calls::CallLog;
 use voice_scheduler_domain::desk::FrontDesk;
+use voice_scheduler_domain::dialer::Dialer;
 use voice_scheduler_domain::ports::ReplayStore;
+use voice_scheduler_domain::ports::{AuditLog, Clock};
+use voice_scheduler_domain::privacy::PrivacyService;
 use voice_scheduler_vapi::ToolRunner;
 use voice_scheduler_vapi::auth::SharedSecret;
+use voice_scheduler_vapi::hmac::HmacVerifier;
 
 pub use auth::TrustedProxies;
 pub use errors::{ApiError, FieldProblem};
+pub use limits::{LimitSettings, RateLimits, limit};
 pub use middleware::{CorsPolicy, observe};
 
 /// Largest request body accepted on any route (VAPI messages with long
@@ -63,6 +71,14 @@ pub struct AppState {
     pub accounts: AccountService,
     pub calendars: CalendarService,
     pub desk: FrontDesk,
+    /// VAPI calls: recorded from server messages, listed for staff.
+    pub calls: CallLog,
+    /// Outbound calls through VAPI.
+    pub dialer: Dialer,
+    /// Reads the audit log (`GET /api/v1/audit`, administrators).
+    pub audit_trail: AuditTrail,
+    /// Data export, account deletion and caller erasure.
+    pub privacy: PrivacyService,
     /// Kept first answers of `Idempotency-Key` requests.
     pub replies: Arc<dyn ReplayStore>,
     /// The region national phone numbers are read in.
@@ -70,6 +86,12 @@ pub struct AppState {
     /// Proxies whose `X-Forwarded-For` is believed.
     pub proxies: TrustedProxies,
     pub vapi_secret: SharedSecret,
+    /// VAPI's HMAC credential, accepted besides the shared secret when set.
+    pub vapi_hmac: Option<HmacVerifier>,
+    /// The time HMAC timestamps are checked against.
+    pub clock: Arc<dyn Clock>,
+    /// The append-only audit log (rejected VAPI requests).
+    pub audit: Arc<dyn AuditLog>,
     pub readiness: Arc<dyn Readiness>,
     pub metrics: Arc<dyn MetricsRender>,
     pub metrics_access: MetricsAccess,
@@ -124,6 +146,15 @@ route_table! {
     "/api/v1/appointments/{id}/cancel" => { post: routes::appointments::cancel },
     "/api/v1/appointments/{id}/reschedule" => { post: routes::appointments::reschedule },
     "/appointments" => { get: routes::appointments::list },
+    "/api/v1/calls" => { get: routes::calls::list, post: routes::dial::place },
+    "/call/start" => { post: routes::dial::web_call },
+    "/api/v1/calendars/{id}/vapi-tools" => { get: routes::dial::tools },
+    "/api/v1/calls/purge-transcripts" => { post: routes::calls::purge_transcripts },
+    "/api/v1/calls/{id}" => { get: routes::calls::get },
+    "/api/v1/audit" => { get: routes::audit::list },
+    "/api/v1/me/export" => { get: routes::privacy::export },
+    "/api/v1/me" => { delete: routes::privacy::delete_me },
+    "/api/v1/admin/privacy/erase-caller" => { post: routes::privacy::erase_caller },
 }
 
 /// Registers every route, the OpenAPI document (`/openapi.json`) and the

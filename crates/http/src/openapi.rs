@@ -49,6 +49,16 @@ pub const fn actix_path(path: &'static str) -> &'static str {
         crate::routes::appointments::create,
         crate::routes::appointments::cancel,
         crate::routes::appointments::reschedule,
+        crate::routes::dial::place,
+        crate::routes::dial::web_call,
+        crate::routes::dial::tools,
+        crate::routes::calls::list,
+        crate::routes::calls::get,
+        crate::routes::calls::purge_transcripts,
+        crate::routes::audit::list,
+        crate::routes::privacy::export,
+        crate::routes::privacy::delete_me,
+        crate::routes::privacy::erase_caller,
     ),
     components(schemas(ErrorBody, ErrorDetail, Health, Ready, NotReady, VapiMessage, VapiMessageBody, VapiAnswer, ToolResultBody)),
     modifiers(&SecuritySchemes, &CommonResponses),
@@ -58,6 +68,9 @@ pub const fn actix_path(path: &'static str) -> &'static str {
         (name = "auth", description = "Accounts and sign-in (JWT access tokens, rotating refresh tokens)"),
         (name = "calendars", description = "Calendars, their working hours and VAPI routing"),
         (name = "appointments", description = "Appointments of your calendars"),
+        (name = "calls", description = "VAPI calls of your calendars, with what was booked during each"),
+        (name = "audit", description = "The audit log (administrators)"),
+        (name = "privacy", description = "Your data (export, account deletion) and callers' erasure (administrators)"),
     )
 )]
 struct ApiDoc;
@@ -127,7 +140,19 @@ impl Modify for CommonResponses {
                 )
                 .build()
         };
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let limited = matches!(
+                path.as_str(),
+                "/auth/login" | "/auth/register" | "/auth/refresh"
+            ) || path.starts_with("/vapi/");
+            if limited && let Some(post) = item.post.as_mut() {
+                post.responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| {
+                        error("Too many requests from this address; see Retry-After").into()
+                    });
+            }
             let operations = [
                 item.get.as_mut(),
                 item.post.as_mut(),
@@ -243,10 +268,12 @@ pub struct VapiMessageBody {
 }
 
 /// The answer to a server message: `results` for `tool-calls`; `result`
-/// (and `error`, `metadata`) for the legacy `function-call`; `received` for
-/// other types.
+/// (and `error`, `metadata`) for the legacy `function-call`; `assistantId`
+/// (or a spoken `error`) for `assistant-request`; `received` for other types.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct VapiAnswer {
+    #[serde(rename = "assistantId", skip_serializing_if = "Option::is_none")]
+    pub assistant_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<ToolResultBody>>,
     #[serde(skip_serializing_if = "Option::is_none")]

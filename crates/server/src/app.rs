@@ -11,17 +11,27 @@ use async_trait::async_trait;
 use uuid::Uuid;
 use voice_scheduler_auth::{BcryptHasher, JwtAccessTokens};
 use voice_scheduler_domain::accounts::{AccountPorts, AccountService, AccountSettings};
+use voice_scheduler_domain::audit::AuditTrail;
 use voice_scheduler_domain::calendars::CalendarService;
+use voice_scheduler_domain::calls::CallLog;
 use voice_scheduler_domain::desk::FrontDesk;
+use voice_scheduler_domain::dialer::Dialer;
 use voice_scheduler_domain::ports::CalendarRepository;
 use voice_scheduler_domain::ports::{Clock, LocalCalendarGateway};
+use voice_scheduler_domain::privacy::{PrivacyPorts, PrivacyService};
 use voice_scheduler_domain::{Calendar, CalendarId, SchedulingService, Slug, VapiRoutes};
-use voice_scheduler_http::{AppState, CorsPolicy, MetricsAccess, MetricsRender, Readiness};
+use voice_scheduler_http::{
+    AppState, CorsPolicy, MetricsAccess, MetricsRender, RateLimits, Readiness,
+};
+use voice_scheduler_ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use voice_scheduler_store::{Backend, Store};
 use voice_scheduler_vapi::auth::SharedSecret;
+use voice_scheduler_vapi::client::VapiClient;
+use voice_scheduler_vapi::hmac::HmacVerifier;
 use voice_scheduler_vapi::{ToolRunner, ToolSettings};
 
 use crate::config::Settings;
+use crate::retention;
 use crate::secrets::{self, SecretSource};
 use crate::telemetry;
 
@@ -35,6 +45,10 @@ pub struct Application {
     server: Server,
     metrics_server: Option<Server>,
     secret_source: SecretSource,
+    /// The daily audit-log purge (stopped with the server).
+    retention: tokio::task::JoinHandle<()>,
+    /// The hourly call-transcript purge (stopped with the server).
+    call_retention: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -55,7 +69,9 @@ impl Application {
                 "VAPI_WEBHOOK_SECRET is not set: /vapi/* requires the secret generated on first start and kept in the database; print it with `voice-scheduler vapi secret`"
             );
         }
-        let services = Services::new(&settings, &store, clock).await?;
+        let services = Services::new(&settings, &store, clock.clone()).await?;
+        // For the audit-log retention job, started once everything is bound.
+        let (store_for_retention, retention_clock) = (store.clone(), clock.clone());
         let runner = ToolRunner::new(
             services.scheduling.clone(),
             Arc::new(store.clone()),
@@ -77,15 +93,35 @@ impl Application {
             accounts: services.accounts,
             calendars: services.calendars,
             desk: services.desk,
+            calls: services.calls.clone(),
+            dialer: services.dialer.clone(),
+            audit_trail: services.audit_trail,
+            privacy: services.privacy,
             replies: Arc::new(store.clone()),
             phone_region: settings.phone_region,
             proxies: settings.trusted_proxies.clone(),
             vapi_secret: SharedSecret::new(&secret),
+            vapi_hmac: settings.vapi_hmac.as_ref().map(HmacVerifier::new),
+            clock,
+            audit: Arc::new(store.clone()),
             readiness: Arc::new(StoreReadiness(store)),
             metrics: metrics.clone(),
             metrics_access,
         };
         let cors = web::Data::new(CorsPolicy::new(settings.cors_origins.clone()));
+        let limiter: Arc<dyn RateLimiter> = match &settings.redis_url {
+            Some(url) => Arc::new(
+                RedisLimiter::connect(url, &settings.redis_key_prefix)
+                    .await
+                    .context("connecting to Redis (REDIS_URL) for the rate limits")?,
+            ),
+            None => Arc::new(MemoryLimiter::default()),
+        };
+        let limits = web::Data::new(RateLimits::new(
+            limiter,
+            settings.rate_limits,
+            settings.trusted_proxies.clone(),
+        ));
         let grace = settings.shutdown_grace.as_secs();
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
@@ -93,6 +129,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(cors.clone())
+                .app_data(limits.clone())
+                .wrap(from_fn(voice_scheduler_http::limit))
                 .wrap(from_fn(voice_scheduler_http::observe))
                 .configure(voice_scheduler_http::configure(state.clone()))
         })
@@ -130,12 +168,20 @@ impl Application {
             }
             None => (None, None),
         };
+        let retention = retention::spawn_daily_purge(
+            store_for_retention,
+            settings.audit_retention_days,
+            retention_clock,
+        );
+        let call_retention = spawn_call_retention(services.calls);
         Ok(Self {
             port,
             metrics_port,
             server,
             metrics_server,
             secret_source,
+            retention,
+            call_retention,
         })
     }
 
@@ -155,13 +201,16 @@ impl Application {
     /// Serves until the process is asked to stop (SIGINT or SIGTERM), letting
     /// in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.metrics_server {
+        let served = match self.metrics_server {
             Some(metrics) => {
                 let (main, metrics) = tokio::join!(self.server, metrics);
                 main.and(metrics)
             }
             None => self.server.await,
-        }
+        };
+        self.retention.abort();
+        self.call_retention.abort();
+        served
     }
 }
 
@@ -199,6 +248,14 @@ pub struct Services {
     pub accounts: AccountService,
     pub calendars: CalendarService,
     pub desk: FrontDesk,
+    /// VAPI calls (recording, listing, transcript retention).
+    pub calls: CallLog,
+    /// Reads the audit log (administrators).
+    pub audit_trail: AuditTrail,
+    /// Data export, account deletion and caller erasure.
+    pub privacy: PrivacyService,
+    /// Outbound calls through VAPI.
+    pub dialer: Dialer,
 }
 
 impl Services {
@@ -231,8 +288,34 @@ impl Services {
         }
         let repo = Arc::new(store.clone());
         let scheduling =
-            SchedulingService::new(repo.clone(), Arc::new(LocalCalendarGateway), clock.clone());
-        let calendars = CalendarService::new(repo.clone(), clock.clone());
+            SchedulingService::new(repo.clone(), Arc::new(LocalCalendarGateway), clock.clone())
+                .with_audit(repo.clone());
+        let calendars = CalendarService::new(repo.clone(), clock.clone()).with_audit(repo.clone());
+        let calls = CallLog::new(
+            repo.clone(),
+            repo.clone(),
+            calendars.clone(),
+            clock.clone(),
+            chrono::Duration::days(settings.call_retention_days),
+        );
+        let audit_trail = AuditTrail::new(repo.clone());
+        let privacy = PrivacyService::new(PrivacyPorts {
+            privacy: repo.clone(),
+            calendars: repo.clone(),
+            appointments: repo.clone(),
+            calls: repo.clone(),
+            audit_reader: repo.clone(),
+            audit: Some(repo.clone()),
+            clock: clock.clone(),
+        });
+        let vapi = VapiClient::new(&settings.vapi_base_url, settings.vapi_api_key.clone())
+            .context("the VAPI client")?;
+        let dialer = Dialer::new(
+            calendars.clone(),
+            Arc::new(vapi),
+            repo.clone(),
+            clock.clone(),
+        );
         let accounts = AccountService::new(
             AccountPorts {
                 users: repo.clone(),
@@ -257,6 +340,10 @@ impl Services {
             accounts,
             calendars,
             desk,
+            calls,
+            audit_trail,
+            privacy,
+            dialer,
         })
     }
 }
@@ -264,6 +351,33 @@ impl Services {
 /// The `iss` and `aud` of access tokens.
 const TOKEN_ISSUER: &str = "voice-scheduler";
 const TOKEN_AUDIENCE: &str = "voice-scheduler-api";
+
+/// How often call transcripts past `CALL_RETENTION_DAYS` are cleared.
+const CALL_RETENTION_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Starts the hourly call-transcript purge (first at start-up). A failed run
+/// is logged and tried again the next hour.
+fn spawn_call_retention(calls: CallLog) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(CALL_RETENTION_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match calls.purge_expired().await {
+                Ok((0, _)) => {}
+                Ok((purged, before)) => tracing::info!(
+                    calls = purged,
+                    %before,
+                    "cleared the transcripts and recording URLs of calls past CALL_RETENTION_DAYS"
+                ),
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "the call transcript retention job failed"
+                ),
+            }
+        }
+    })
+}
 
 /// Ready when the database answers within two seconds and every migration
 /// is applied.

@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `vapi secret`,
-//! `users create-admin`, `config check`.
+//! `users create-admin`, `config check`, `audit purge`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,6 +44,18 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Delete the entries older than AUDIT_RETENTION_DAYS now (the server
+    /// also does it daily) and print how many were removed.
+    Purge,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +84,20 @@ enum VapiCommand {
     /// Print the secret VAPI must send in X-Vapi-Secret (the configured one,
     /// or the one generated on first start).
     Secret,
+    /// Print the VAPI tool definitions (JSON, ready to paste into VAPI's
+    /// dashboard or `POST /tool`): every tool, its parameters, and the server
+    /// URL with the header that carries the secret.
+    Tools {
+        /// This server's public address as VAPI reaches it, e.g. https://scheduler.example.com
+        #[arg(long)]
+        base_url: String,
+        /// Route the tools to this calendar (`?calendar=<slug>` on the URL).
+        #[arg(long)]
+        calendar: Option<String>,
+        /// Put the real secret in the definitions instead of a placeholder.
+        #[arg(long)]
+        include_secret: bool,
+    },
 }
 
 /// Runs the command line; the binary's `main` calls only this.
@@ -121,6 +147,27 @@ pub fn main() -> ExitCode {
                 Ok(())
             }
             Command::Config { .. } => Ok(()),
+            Command::Audit {
+                command: AuditCommand::Purge,
+            } => {
+                let store = Store::connect(&settings.database_url).await?;
+                store.migrate().await?;
+                let done = crate::retention::purge_audit(
+                    &store,
+                    settings.audit_retention_days,
+                    &SystemClock,
+                    true,
+                )
+                .await?;
+                println!(
+                    "removed {} audit entries recorded before {} (AUDIT_RETENTION_DAYS={})",
+                    done.removed,
+                    done.before
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    settings.audit_retention_days
+                );
+                Ok(())
+            }
             Command::Users {
                 command: UsersCommand::CreateAdmin { email, name },
             } => create_admin(&settings, &email, name.as_deref()).await,
@@ -134,6 +181,14 @@ pub fn main() -> ExitCode {
                 println!("{secret}");
                 Ok(())
             }
+            Command::Vapi {
+                command:
+                    VapiCommand::Tools {
+                        base_url,
+                        calendar,
+                        include_secret,
+                    },
+            } => print_tools(&settings, &base_url, calendar.as_deref(), include_secret).await,
         }
     });
     match outcome {
@@ -203,4 +258,43 @@ fn read_password() -> anyhow::Result<String> {
         std::io::stdin().lock().read_line(&mut line)?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
+}
+
+async fn print_tools(
+    settings: &Settings,
+    base_url: &str,
+    calendar: Option<&str>,
+    include_secret: bool,
+) -> anyhow::Result<()> {
+    if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        return Err(InvalidInput(format!(
+            "--base-url: '{base_url}' is not an http(s) URL (e.g. https://scheduler.example.com)"
+        ))
+        .into());
+    }
+    if let Some(slug) = calendar {
+        voice_scheduler_domain::Slug::parse(slug)
+            .map_err(|e| InvalidInput(format!("--calendar: {e}")))?;
+    }
+    let secret = if include_secret {
+        let store = Store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        Some(
+            secrets::vapi_secret(settings.vapi_webhook_secret.as_deref(), &store)
+                .await?
+                .0,
+        )
+    } else {
+        None
+    };
+    let tools =
+        voice_scheduler_vapi::definitions::tool_definitions(base_url, calendar, secret.as_deref());
+    println!("{}", serde_json::to_string_pretty(&tools)?);
+    if secret.is_none() {
+        eprintln!(
+            "replace {} with the secret from `voice-scheduler vapi secret` (or pass --include-secret), or attach a VAPI credential instead",
+            voice_scheduler_vapi::definitions::SECRET_PLACEHOLDER
+        );
+    }
+    Ok(())
 }

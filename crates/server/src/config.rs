@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use voice_scheduler_domain::schedule::ScheduleSettings;
 use voice_scheduler_domain::{PhoneRegion, Schedule, TimeZoneId, WeeklyHours};
-use voice_scheduler_http::TrustedProxies;
+use voice_scheduler_http::{LimitSettings, TrustedProxies};
+use voice_scheduler_vapi::hmac::{HmacConfig, header_name};
 
 /// The embedded default database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://voice-scheduler.db?mode=rwc";
@@ -30,6 +31,9 @@ pub struct Settings {
     pub database_url: String,
     /// `None`: a secret is generated on first start and kept in the database.
     pub vapi_webhook_secret: Option<String>,
+    /// VAPI's HMAC credential (`VAPI_HMAC_*`); `None` when
+    /// `VAPI_HMAC_SECRET` is unset. Accepted besides the shared secret.
+    pub vapi_hmac: Option<HmacConfig>,
     pub schedule: Schedule,
     pub phone_region: PhoneRegion,
     pub log_level: String,
@@ -53,6 +57,20 @@ pub struct Settings {
     pub allow_registration: bool,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// Audit entries older than this many days are purged (1–3650).
+    pub audit_retention_days: i64,
+    /// Call transcripts and recording URLs are cleared this many days after
+    /// the call ended (1–3650).
+    pub call_retention_days: i64,
+    /// Requests per minute per client address on the limited routes.
+    pub rate_limits: LimitSettings,
+    /// Shared rate-limit counters (several instances); in memory when unset.
+    pub redis_url: Option<String>,
+    pub redis_key_prefix: String,
+    /// VAPI's API (outbound calls).
+    pub vapi_base_url: String,
+    /// The private VAPI API key; calling out is off without it.
+    pub vapi_api_key: Option<String>,
 }
 
 /// Every environment variable the application reads, with its default
@@ -63,6 +81,13 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("PORT", "8000"),
     ("DATABASE_URL", DEFAULT_DATABASE_URL),
     ("VAPI_WEBHOOK_SECRET", ""),
+    ("VAPI_HMAC_SECRET", ""),
+    ("VAPI_HMAC_ALGORITHM", "sha256"),
+    ("VAPI_HMAC_SIGNATURE_HEADER", "x-signature"),
+    ("VAPI_HMAC_TIMESTAMP_HEADER", "x-timestamp"),
+    ("VAPI_HMAC_PREFIX", ""),
+    ("VAPI_HMAC_ENCODING", "hex"),
+    ("VAPI_HMAC_WINDOW_SECONDS", "300"),
     ("DEFAULT_TIMEZONE", "America/Los_Angeles"),
     ("BUSINESS_HOURS", "mon-fri 09:00-17:00"),
     ("SLOT_MINUTES", "30"),
@@ -81,7 +106,17 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("ACCESS_TOKEN_MINUTES", "15"),
     ("REFRESH_TOKEN_DAYS", "30"),
     ("ALLOW_REGISTRATION", "false"),
+    ("AUDIT_RETENTION_DAYS", "365"),
+    ("CALL_RETENTION_DAYS", "90"),
     ("TRUSTED_PROXIES", ""),
+    ("RATE_LIMIT_LOGIN_PER_MINUTE", "30"),
+    ("RATE_LIMIT_REGISTER_PER_MINUTE", "30"),
+    ("RATE_LIMIT_REFRESH_PER_MINUTE", "60"),
+    ("RATE_LIMIT_VAPI_PER_MINUTE", "6000"),
+    ("REDIS_URL", ""),
+    ("REDIS_KEY_PREFIX", "voice-scheduler"),
+    ("VAPI_BASE_URL", "https://api.vapi.ai"),
+    ("VAPI_API_KEY", ""),
 ];
 
 impl fmt::Debug for Settings {
@@ -94,6 +129,7 @@ impl fmt::Debug for Settings {
                 "vapi_webhook_secret",
                 &self.vapi_webhook_secret.as_ref().map(|_| "***"),
             )
+            .field("vapi_hmac", &self.vapi_hmac)
             .field("schedule", &self.schedule)
             .field("phone_region", &self.phone_region.code())
             .field("log_level", &self.log_level)
@@ -107,6 +143,13 @@ impl fmt::Debug for Settings {
             .field("refresh_token_days", &self.refresh_token_days)
             .field("allow_registration", &self.allow_registration)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("audit_retention_days", &self.audit_retention_days)
+            .field("call_retention_days", &self.call_retention_days)
+            .field("rate_limits", &self.rate_limits)
+            .field("redis_url", &self.redis_url.as_deref().map(mask_url))
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("vapi_base_url", &self.vapi_base_url)
+            .field("vapi_api_key", &self.vapi_api_key.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -180,6 +223,7 @@ impl Settings {
                     .to_owned(),
             });
         }
+        let vapi_hmac = read_vapi_hmac(&mut problems, &get);
         let time_zone = read(
             &mut problems,
             &get,
@@ -331,11 +375,71 @@ impl Settings {
                 _ => None,
             },
         );
+        // On a problem the configuration is refused as a whole: the fallback
+        // is never used.
+        let audit_retention_days = read(
+            &mut problems,
+            &get,
+            "AUDIT_RETENTION_DAYS",
+            "365",
+            "a whole number of days from 1 to 3650",
+            |v| v.parse::<i64>().ok().filter(|d| (1..=3650).contains(d)),
+        )
+        .unwrap_or(365);
+        let call_retention_days = read(
+            &mut problems,
+            &get,
+            "CALL_RETENTION_DAYS",
+            "90",
+            "a whole number of days from 1 to 3650",
+            |v| v.parse::<i64>().ok().filter(|d| (1..=3650).contains(d)),
+        )
+        .unwrap_or(90);
         let trusted_proxies = read_with(&mut problems, &get, "TRUSTED_PROXIES", "", |v| {
             TrustedProxies::parse(v).map_err(|e| {
                 format!("a comma-separated list of proxy addresses or CIDR networks such as 10.0.0.0/8 ({e})")
             })
         });
+        let per_minute =
+            |problems: &mut Vec<ConfigProblem>, variable: &'static str, default: &str| {
+                read(
+                    problems,
+                    &get,
+                    variable,
+                    default,
+                    "a whole number of requests per minute from 0 (no limit) to 1000000",
+                    |v| v.parse::<u32>().ok().filter(|n| *n <= 1_000_000),
+                )
+            };
+        let login_limit = per_minute(&mut problems, "RATE_LIMIT_LOGIN_PER_MINUTE", "30");
+        let register_limit = per_minute(&mut problems, "RATE_LIMIT_REGISTER_PER_MINUTE", "30");
+        let refresh_limit = per_minute(&mut problems, "RATE_LIMIT_REFRESH_PER_MINUTE", "60");
+        let vapi_limit = per_minute(&mut problems, "RATE_LIMIT_VAPI_PER_MINUTE", "6000");
+        let redis_url = get("REDIS_URL");
+        if redis_url
+            .as_ref()
+            .is_some_and(|u| !(u.starts_with("redis://") || u.starts_with("redis+unix://")))
+        {
+            problems.push(ConfigProblem {
+                variable: "REDIS_URL",
+                value: redis_url.as_deref().map(mask_url).unwrap_or_default(),
+                expected: "a redis://host:6379/0 URL (TLS is not supported)".to_owned(),
+            });
+        }
+        let redis_key_prefix =
+            get("REDIS_KEY_PREFIX").unwrap_or_else(|| "voice-scheduler".to_owned());
+        let vapi_base_url = get("VAPI_BASE_URL")
+            .unwrap_or_else(|| "https://api.vapi.ai".to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        if !(vapi_base_url.starts_with("https://") || vapi_base_url.starts_with("http://")) {
+            problems.push(ConfigProblem {
+                variable: "VAPI_BASE_URL",
+                value: vapi_base_url.clone(),
+                expected: "an http(s) URL such as https://api.vapi.ai".to_owned(),
+            });
+        }
+        let vapi_api_key = get("VAPI_API_KEY");
 
         let (
             Some(host),
@@ -354,6 +458,10 @@ impl Settings {
             Some(refresh_token_days),
             Some(allow_registration),
             Some(trusted_proxies),
+            Some(login_limit),
+            Some(register_limit),
+            Some(refresh_limit),
+            Some(vapi_limit),
             true,
         ) = (
             host,
@@ -372,6 +480,10 @@ impl Settings {
             refresh_token_days,
             allow_registration,
             trusted_proxies,
+            login_limit,
+            register_limit,
+            refresh_limit,
+            vapi_limit,
             problems.is_empty(),
         )
         else {
@@ -398,6 +510,7 @@ impl Settings {
             port,
             database_url,
             vapi_webhook_secret,
+            vapi_hmac,
             schedule,
             phone_region,
             log_level,
@@ -411,6 +524,18 @@ impl Settings {
             refresh_token_days,
             allow_registration,
             trusted_proxies,
+            audit_retention_days,
+            call_retention_days,
+            rate_limits: LimitSettings {
+                login: login_limit,
+                register: register_limit,
+                refresh: refresh_limit,
+                vapi: vapi_limit,
+            },
+            redis_url,
+            redis_key_prefix,
+            vapi_base_url,
+            vapi_api_key,
         })
     }
 
@@ -420,6 +545,12 @@ impl Settings {
         let masked = |v: &Option<String>, unset: &str| match v {
             Some(_) => "***".to_owned(),
             None => unset.to_owned(),
+        };
+        // The HMAC credential's settings, when it is on.
+        let hmac = |show: fn(&HmacConfig) -> String| {
+            self.vapi_hmac
+                .as_ref()
+                .map_or_else(|| "(HMAC off)".to_owned(), show)
         };
         vec![
             ("HOST".into(), self.host.to_string()),
@@ -431,6 +562,28 @@ impl Settings {
                     &self.vapi_webhook_secret,
                     "(generated, kept in the database)",
                 ),
+            ),
+            ("VAPI_HMAC_SECRET".into(), hmac(|_| "***".to_owned())),
+            (
+                "VAPI_HMAC_ALGORITHM".into(),
+                hmac(|h| h.algorithm.to_string()),
+            ),
+            (
+                "VAPI_HMAC_SIGNATURE_HEADER".into(),
+                hmac(|h| h.signature_header.clone()),
+            ),
+            (
+                "VAPI_HMAC_TIMESTAMP_HEADER".into(),
+                hmac(|h| h.timestamp_header.clone()),
+            ),
+            ("VAPI_HMAC_PREFIX".into(), hmac(|h| h.prefix.clone())),
+            (
+                "VAPI_HMAC_ENCODING".into(),
+                hmac(|h| h.encoding.to_string()),
+            ),
+            (
+                "VAPI_HMAC_WINDOW_SECONDS".into(),
+                hmac(|h| h.window_seconds.to_string()),
             ),
             (
                 "DEFAULT_TIMEZONE".into(),
@@ -498,9 +651,109 @@ impl Settings {
                 "ALLOW_REGISTRATION".into(),
                 self.allow_registration.to_string(),
             ),
+            (
+                "AUDIT_RETENTION_DAYS".into(),
+                self.audit_retention_days.to_string(),
+            ),
+            (
+                "CALL_RETENTION_DAYS".into(),
+                self.call_retention_days.to_string(),
+            ),
             ("TRUSTED_PROXIES".into(), self.trusted_proxies.to_string()),
+            (
+                "RATE_LIMIT_LOGIN_PER_MINUTE".into(),
+                self.rate_limits.login.to_string(),
+            ),
+            (
+                "RATE_LIMIT_REGISTER_PER_MINUTE".into(),
+                self.rate_limits.register.to_string(),
+            ),
+            (
+                "RATE_LIMIT_REFRESH_PER_MINUTE".into(),
+                self.rate_limits.refresh.to_string(),
+            ),
+            (
+                "RATE_LIMIT_VAPI_PER_MINUTE".into(),
+                self.rate_limits.vapi.to_string(),
+            ),
+            (
+                "REDIS_URL".into(),
+                self.redis_url
+                    .as_deref()
+                    .map_or_else(|| "(unset: limits counted in memory)".to_owned(), mask_url),
+            ),
+            ("REDIS_KEY_PREFIX".into(), self.redis_key_prefix.clone()),
+            ("VAPI_BASE_URL".into(), self.vapi_base_url.clone()),
+            (
+                "VAPI_API_KEY".into(),
+                masked(&self.vapi_api_key, "(unset: calling out is off)"),
+            ),
         ]
     }
+}
+
+/// The `VAPI_HMAC_*` variables: `None` when `VAPI_HMAC_SECRET` is unset
+/// (the other variables are still checked).
+fn read_vapi_hmac(
+    problems: &mut Vec<ConfigProblem>,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Option<HmacConfig> {
+    let defaults = HmacConfig::new("");
+    let secret = get("VAPI_HMAC_SECRET");
+    if secret.as_ref().is_some_and(|s| s.len() < 16) {
+        problems.push(ConfigProblem {
+            variable: "VAPI_HMAC_SECRET",
+            value: "***".to_owned(),
+            expected: "at least 16 characters: the secret of the HMAC credential in VAPI (leave it unset to accept only the shared secret)".to_owned(),
+        });
+    }
+    let algorithm = read_with(problems, get, "VAPI_HMAC_ALGORITHM", "sha256", |v| {
+        v.parse()
+    });
+    let signature_header = read_with(
+        problems,
+        get,
+        "VAPI_HMAC_SIGNATURE_HEADER",
+        "x-signature",
+        header_name,
+    );
+    let timestamp_header = read_with(
+        problems,
+        get,
+        "VAPI_HMAC_TIMESTAMP_HEADER",
+        "x-timestamp",
+        header_name,
+    );
+    let prefix = get("VAPI_HMAC_PREFIX").unwrap_or_default();
+    let encoding = read_with(problems, get, "VAPI_HMAC_ENCODING", "hex", |v| v.parse());
+    let window_seconds = read(
+        problems,
+        get,
+        "VAPI_HMAC_WINDOW_SECONDS",
+        "300",
+        "a whole number of seconds from 1 to 3600",
+        |v| v.parse::<u32>().ok().filter(|s| (1..=3600).contains(s)),
+    );
+    if let (Some(a), Some(b)) = (&signature_header, &timestamp_header)
+        && a == b
+    {
+        problems.push(ConfigProblem {
+            variable: "VAPI_HMAC_TIMESTAMP_HEADER",
+            value: b.clone(),
+            expected: "a header other than VAPI_HMAC_SIGNATURE_HEADER".to_owned(),
+        });
+    }
+    // On a problem the configuration is refused as a whole, so the
+    // defaults below are never used.
+    Some(HmacConfig {
+        secret: secret.filter(|s| s.len() >= 16)?,
+        algorithm: algorithm.unwrap_or(defaults.algorithm),
+        signature_header: signature_header.unwrap_or(defaults.signature_header),
+        timestamp_header: timestamp_header.unwrap_or(defaults.timestamp_header),
+        prefix: prefix.trim().to_owned(),
+        encoding: encoding.unwrap_or(defaults.encoding),
+        window_seconds: window_seconds.unwrap_or(defaults.window_seconds),
+    })
 }
 
 /// `https://app.example.com,https://admin.example.com`: exact origins, no wildcard.
@@ -688,6 +941,58 @@ mod tests {
             mask_url("postgres://app:hunter2@db/app"),
             "postgres://app:***@db/app"
         );
+    }
+
+    #[test]
+    fn vapi_hmac_is_off_by_default_and_checked_when_set() {
+        assert!(settings(&[]).unwrap().vapi_hmac.is_none());
+        let s = settings(&[("VAPI_HMAC_SECRET", "an-hmac-secret-0123456789")]).unwrap();
+        let hmac = s.vapi_hmac.as_ref().unwrap();
+        assert_eq!(hmac.signature_header, "x-signature");
+        assert_eq!(hmac.timestamp_header, "x-timestamp");
+        assert_eq!(hmac.window_seconds, 300);
+        assert!(hmac.prefix.is_empty());
+        let shown = format!("{s:?} {:?}", s.describe());
+        assert!(!shown.contains("an-hmac-secret-0123456789"), "{shown}");
+        let s = settings(&[
+            ("VAPI_HMAC_SECRET", "an-hmac-secret-0123456789"),
+            ("VAPI_HMAC_ALGORITHM", "SHA512"),
+            ("VAPI_HMAC_SIGNATURE_HEADER", "X-Vapi-Signature"),
+            ("VAPI_HMAC_PREFIX", "sha512="),
+            ("VAPI_HMAC_ENCODING", "base64"),
+            ("VAPI_HMAC_WINDOW_SECONDS", "60"),
+        ])
+        .unwrap();
+        let hmac = s.vapi_hmac.unwrap();
+        assert_eq!(hmac.algorithm.as_str(), "sha512");
+        assert_eq!(hmac.signature_header, "x-vapi-signature");
+        assert_eq!(hmac.prefix, "sha512=");
+        assert_eq!(hmac.encoding.as_str(), "base64");
+        assert_eq!(hmac.window_seconds, 60);
+        for bad in [
+            ("VAPI_HMAC_SECRET", "short"),
+            ("VAPI_HMAC_ALGORITHM", "md5"),
+            ("VAPI_HMAC_SIGNATURE_HEADER", "x signature"),
+            ("VAPI_HMAC_TIMESTAMP_HEADER", "x-signature"),
+            ("VAPI_HMAC_ENCODING", "base32"),
+            ("VAPI_HMAC_WINDOW_SECONDS", "0"),
+            ("VAPI_HMAC_WINDOW_SECONDS", "3601"),
+        ] {
+            let err = settings(&[bad]).unwrap_err();
+            assert_eq!(err.0[0].variable, bad.0, "{bad:?}");
+            assert!(!err.to_string().contains("short"), "secrets are masked");
+        }
+    }
+
+    #[test]
+    fn audit_retention_is_a_bounded_number_of_days() {
+        assert_eq!(settings(&[]).unwrap().audit_retention_days, 365);
+        let s = settings(&[("AUDIT_RETENTION_DAYS", "30")]).unwrap();
+        assert_eq!(s.audit_retention_days, 30);
+        for bad in ["0", "3651", "a year"] {
+            let err = settings(&[("AUDIT_RETENTION_DAYS", bad)]).unwrap_err();
+            assert_eq!(err.0[0].variable, "AUDIT_RETENTION_DAYS", "{bad}");
+        }
     }
 
     #[test]

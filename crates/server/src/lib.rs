@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod retention;
 pub mod secrets;
 pub mod telemetry;
 

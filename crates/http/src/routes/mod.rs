@@ -1,8 +1,12 @@
 pub mod appointments;
+pub mod audit;
 pub mod auth;
 pub mod calendars;
+pub mod calls;
+pub mod dial;
 pub mod health;
 pub mod metrics;
+pub mod privacy;
 pub mod vapi;
 
 use actix_web::HttpResponse;

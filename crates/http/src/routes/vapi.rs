@@ -7,8 +7,11 @@ use voice_scheduler_vapi::wire::{
     self, CallContext, ServerMessage, ToolCall, ToolResult, WireError,
 };
 
-use voice_scheduler_domain::Calendar;
 use voice_scheduler_domain::calendars::{RouteError, RouteHints};
+use voice_scheduler_domain::ports::{Actor, AuditEntry, StoredReply};
+use voice_scheduler_domain::{Calendar, CallSource};
+use voice_scheduler_vapi::auth::AuthFailure;
+use voice_scheduler_vapi::hmac::{HmacFailure, SignatureId};
 
 use crate::openapi::{ErrorBody, VapiAnswer, VapiMessage};
 use crate::{ApiError, AppState};
@@ -19,16 +22,17 @@ use crate::{ApiError, AppState};
     post,
     path = "/vapi/tools",
     tag = "vapi",
-    description = "VAPI server messages. `tool-calls` (and the legacy `function-call`) are answered with one result per call, in order; other message types answer `{\"received\": true}`. See docs/vapi-setup.md.",
+    description = "VAPI server messages. `tool-calls` (and the legacy `function-call`) are answered with one result per call, in order; `assistant-request` answers `{\"assistantId\": ...}` (or a spoken `{\"error\": ...}`); `status-update` and `end-of-call-report` are recorded on the call (503 when they cannot be stored, so they can be sent again); other message types answer `{\"received\": true}`. See docs/vapi-setup.md.",
     request_body(content = VapiMessage, content_type = "application/json"),
     params(("calendar" = Option<String>, Query, description = "The slug of the calendar to book on (else the call's assistant or phone number decides, else the only calendar)")),
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
         (status = 400, description = "Not JSON, or not a VAPI message", body = ErrorBody),
-        (status = 401, description = "No or wrong VAPI credential", body = ErrorBody),
+        (status = 401, description = "No, wrong, malformed, stale or replayed VAPI credential (shared secret, bearer token or HMAC signature)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "A status update or end-of-call report could not be stored; send it again", body = ErrorBody),
     )
 )]
 pub async fn message(
@@ -37,18 +41,35 @@ pub async fn message(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let headers = request.headers();
-    state
-        .vapi_secret
-        .verify(
-            headers.get("x-vapi-secret").map(|v| v.as_bytes()),
-            headers.get("authorization").map(|v| v.as_bytes()),
-        )
-        .map_err(|failure| {
-            tracing::warn!(path = %request.path(), reason = %failure, "rejected VAPI request");
-            metrics::counter!("vapi_requests_rejected_total", "reason" => failure_label(failure))
-                .increment(1);
-            ApiError::Unauthorized(failure.to_string())
-        })?;
+    let shared = state.vapi_secret.verify(
+        headers.get("x-vapi-secret").map(|v| v.as_bytes()),
+        headers.get("authorization").map(|v| v.as_bytes()),
+    );
+    // A valid shared secret or bearer token is enough. Otherwise, when the
+    // HMAC credential is configured and the request carries its headers,
+    // the signature decides; else the shared secret's failure is answered.
+    let signed = match (shared, state.vapi_hmac.as_ref()) {
+        (Ok(()), _) => None,
+        (Err(failure), Some(hmac))
+            if headers.contains_key(hmac.signature_header())
+                || headers.contains_key(hmac.timestamp_header()) =>
+        {
+            match hmac.check_headers(
+                headers.get(hmac.signature_header()).map(|v| v.as_bytes()),
+                headers.get(hmac.timestamp_header()).map(|v| v.as_bytes()),
+                state.clock.now(),
+            ) {
+                Ok(signed) => Some(signed),
+                Err(hmac_failure) => {
+                    tracing::debug!(shared_secret = %failure, "the shared secret did not pass either");
+                    return Err(reject(&state, &request, Rejection::Hmac(hmac_failure)).await);
+                }
+            }
+        }
+        (Err(failure), _) => {
+            return Err(reject(&state, &request, Rejection::Shared(failure)).await);
+        }
+    };
     if let Some(content_type) = headers.get("content-type") {
         let value = content_type
             .to_str()
@@ -59,14 +80,18 @@ pub async fn message(
             return Err(ApiError::UnsupportedMediaType(essence.to_owned()));
         }
     }
-    let body = payload
-        .to_bytes_limited(crate::MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?
-        .map_err(|e| ApiError::BadRequest {
-            code: "unreadable_body",
-            message: format!("the request body could not be read: {e}"),
-        })?;
+    let body = read_body(payload).await?;
+    if let Some(signed) = signed {
+        let id = match signed.verify(&body) {
+            Ok(id) => id,
+            Err(failure) => {
+                return Err(reject(&state, &request, Rejection::Hmac(failure)).await);
+            }
+        };
+        if !first_use(&state, &id).await? {
+            return Err(reject(&state, &request, Rejection::Replayed).await);
+        }
+    }
     let message = wire::parse_message(&body).map_err(|e| match e {
         WireError::MalformedJson(_) => ApiError::BadRequest {
             code: "malformed_json",
@@ -92,10 +117,101 @@ pub async fn message(
             let result = run(&state, &calendar, &call, &context).await;
             Ok(HttpResponse::Ok().json(wire::function_call_response(&result)))
         }
-        ServerMessage::Other { kind, context, .. } => {
-            tracing::debug!(message_type = %kind, vapi_call_id = context.call_id.as_deref().unwrap_or(""), "VAPI message received");
-            Ok(HttpResponse::Ok().json(json!({"received": true})))
+        ServerMessage::Other {
+            kind,
+            context,
+            message,
+        } => other_message(&state, slug.as_deref(), &kind, &context, &message).await,
+    }
+}
+
+/// Spoken when an `assistant-request` comes for a line without an assistant.
+const LINE_NOT_SET_UP: &str = "Sorry, this number is not set up yet. Please try again later.";
+/// Spoken when the assistant cannot be looked up (the database is down).
+const LINE_UNAVAILABLE: &str =
+    "Sorry, we can't take your call right now. Please try again in a few minutes.";
+
+/// Every message but tool calls: `assistant-request` is answered with the
+/// routed calendar's assistant; `status-update` and `end-of-call-report`
+/// are recorded on the call (200 `{"received": true}` once stored, 503 when
+/// the database cannot store it, so that a retry can); anything else is
+/// acknowledged.
+async fn other_message(
+    state: &AppState,
+    slug: Option<&str>,
+    kind: &str,
+    context: &CallContext,
+    message: &serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
+    let vapi_call_id = context.call_id.as_deref().unwrap_or("");
+    if kind == "assistant-request" {
+        return Ok(HttpResponse::Ok().json(assistant_for(state, slug, context).await));
+    }
+    let received = HttpResponse::Ok().json(json!({"received": true}));
+    let Some(mut update) =
+        voice_scheduler_vapi::calls::call_update(kind, message, state.phone_region)
+    else {
+        tracing::debug!(message_type = %kind, vapi_call_id, "VAPI message received");
+        return Ok(received);
+    };
+    // A call no calendar can be decided for is still recorded, without one.
+    update.calendar_id = route(state, slug, context).await.ok().map(|c| c.id);
+    let label = if update.source == CallSource::EndOfCallReport {
+        "end-of-call-report"
+    } else {
+        "status-update"
+    };
+    match state.calls.record(&update).await {
+        Ok(call) => {
+            metrics::counter!("vapi_call_messages_total", "type" => label, "outcome" => "recorded")
+                .increment(1);
+            tracing::info!(
+                message_type = label,
+                vapi_call_id,
+                call = %call.id,
+                status = call.status.map(|s| s.as_str()).unwrap_or(""),
+                "VAPI call recorded"
+            );
+            Ok(received)
         }
+        Err(e) => {
+            metrics::counter!("vapi_call_messages_total", "type" => label, "outcome" => "failed")
+                .increment(1);
+            tracing::error!(
+                error = format!("{e:#}"),
+                message_type = label,
+                vapi_call_id,
+                "could not record a VAPI call message"
+            );
+            Err(ApiError::ServiceUnavailable(
+                "the call could not be recorded right now; send the message again".to_owned(),
+            ))
+        }
+    }
+}
+
+/// The answer to `assistant-request`: the first assistant of the calendar
+/// the call routes to (`?calendar=`, the phone number, or the only
+/// calendar), else a sentence VAPI speaks to the caller.
+async fn assistant_for(
+    state: &AppState,
+    slug: Option<&str>,
+    context: &CallContext,
+) -> serde_json::Value {
+    match route(state, slug, context).await {
+        Ok(calendar) => match calendar.routes.assistant_ids.first() {
+            Some(assistant) => json!({"assistantId": assistant.as_str()}),
+            None => {
+                tracing::error!(
+                    calendar = %calendar.slug,
+                    phone_number_id = context.phone_number_id.as_deref().unwrap_or(""),
+                    "VAPI asked for the assistant of a calendar that has none: add its assistant id (PATCH /api/v1/calendars/{{id}} with vapi_assistant_ids)"
+                );
+                json!({"error": LINE_NOT_SET_UP})
+            }
+        },
+        Err((_, "error")) => json!({"error": LINE_UNAVAILABLE}),
+        Err(_) => json!({"error": LINE_NOT_SET_UP}),
     }
 }
 
@@ -198,11 +314,114 @@ fn known_tool(name: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
-fn failure_label(failure: voice_scheduler_vapi::auth::AuthFailure) -> &'static str {
-    match failure {
-        voice_scheduler_vapi::auth::AuthFailure::Missing => "missing",
-        voice_scheduler_vapi::auth::AuthFailure::Wrong => "wrong",
+/// The raw body, at most [`crate::MAX_BODY_BYTES`].
+async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    payload
+        .to_bytes_limited(crate::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?
+        .map_err(|e| ApiError::BadRequest {
+            code: "unreadable_body",
+            message: format!("the request body could not be read: {e}"),
+        })
+}
+
+/// The scope of accepted HMAC signatures in the replay store.
+const SIGNATURE_SCOPE: &str = "vapi-signature";
+
+/// Remembers an accepted signature in the database (shared by every
+/// instance): `true` the first time it is seen, `false` for a replay. A
+/// signature older than the window is refused as stale before it gets here,
+/// so remembering it beyond the window changes nothing.
+async fn first_use(state: &AppState, id: &SignatureId) -> Result<bool, ApiError> {
+    // A value only this request stores: if the stored one differs, another
+    // request stored it first (a retried insert returns our own).
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let reply = StoredReply {
+        fingerprint: id.to_string(),
+        body: json!({"nonce": nonce, "at": state.clock.now().to_rfc3339()}).to_string(),
+    };
+    let stored = state
+        .replies
+        .save_reply(SIGNATURE_SCOPE, id.as_str(), reply.clone())
+        .await
+        .map_err(|e| {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "could not remember a VAPI signature"
+            );
+            ApiError::ServiceUnavailable(
+                "the request could not be checked for replays; try again".to_owned(),
+            )
+        })?;
+    Ok(stored.body == reply.body)
+}
+
+/// Why a VAPI request was refused.
+#[derive(Debug, Clone, Copy)]
+enum Rejection {
+    Shared(AuthFailure),
+    Hmac(HmacFailure),
+    Replayed,
+}
+
+impl Rejection {
+    /// The `reason` label: `missing`, `wrong`, `malformed`, `stale`, `replayed`.
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Shared(AuthFailure::Missing) => "missing",
+            Self::Shared(AuthFailure::Wrong) => "wrong",
+            Self::Hmac(failure) => failure.reason(),
+            Self::Replayed => "replayed",
+        }
     }
+
+    fn credential(self) -> &'static str {
+        match self {
+            Self::Shared(_) => "shared secret",
+            Self::Hmac(_) | Self::Replayed => "hmac signature",
+        }
+    }
+
+    fn message(self) -> String {
+        match self {
+            Self::Shared(failure) => failure.to_string(),
+            Self::Hmac(failure) => failure.to_string(),
+            Self::Replayed => "this signed request was already received: it was replayed (VAPI signs every request anew)".to_owned(),
+        }
+    }
+}
+
+/// Counts, audits and logs a refused VAPI request (never the secret or the
+/// signature) and returns the 401 to answer.
+async fn reject(state: &AppState, request: &HttpRequest, rejection: Rejection) -> ApiError {
+    let reason = rejection.reason();
+    let address = crate::auth::origin(request, &state.proxies).address;
+    tracing::warn!(
+        path = %request.path(),
+        reason,
+        credential = rejection.credential(),
+        client = address.as_deref().unwrap_or(""),
+        "rejected VAPI request: {}",
+        rejection.message()
+    );
+    metrics::counter!("vapi_requests_rejected_total", "reason" => reason).increment(1);
+    let entry = AuditEntry {
+        at: state.clock.now(),
+        actor: Actor::Anonymous,
+        action: "vapi.request_rejected",
+        resource: Some(request.path().to_owned()),
+        outcome: "denied",
+        address,
+        detail: Some(reason.to_owned()),
+    };
+    if let Err(e) = state.audit.record(entry).await {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "could not audit a rejected VAPI request"
+        );
+    }
+    ApiError::Unauthorized(rejection.message())
 }
 
 /// The original service's path: the same handling as `/vapi/tools`.
@@ -217,9 +436,10 @@ fn failure_label(failure: voice_scheduler_vapi::auth::AuthFailure) -> &'static s
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
         (status = 400, description = "Not JSON, or not a VAPI message", body = ErrorBody),
-        (status = 401, description = "No or wrong VAPI credential", body = ErrorBody),
+        (status = 401, description = "No, wrong, malformed, stale or replayed VAPI credential (shared secret, bearer token or HMAC signature)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "A status update or end-of-call report could not be stored; send it again", body = ErrorBody),
     )
 )]
 #[allow(dead_code)]
@@ -237,9 +457,10 @@ pub fn doc_book_appointment() {}
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
         (status = 400, description = "Not JSON, or not a VAPI message", body = ErrorBody),
-        (status = 401, description = "No or wrong VAPI credential", body = ErrorBody),
+        (status = 401, description = "No, wrong, malformed, stale or replayed VAPI credential (shared secret, bearer token or HMAC signature)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "A status update or end-of-call report could not be stored; send it again", body = ErrorBody),
     )
 )]
 #[allow(dead_code)]
