@@ -110,7 +110,15 @@ fn every_setting_is_in_env_example_and_the_configuration_doc() {
             .find(|l| l.starts_with(&format!("{name}=")))
             .unwrap_or_else(|| panic!("{name} missing from .env.example"));
         let value = &line[name.len() + 1..];
-        if !["VAPI_WEBHOOK_SECRET", "METRICS_TOKEN", "JWT_SECRET"].contains(name) {
+        if ![
+            "VAPI_WEBHOOK_SECRET",
+            "VAPI_HMAC_SECRET",
+            "METRICS_TOKEN",
+            "JWT_SECRET",
+            "VAPI_API_KEY",
+        ]
+        .contains(name)
+        {
             assert_eq!(value, *default, ".env.example shows the default of {name}");
         } else {
             assert!(value.is_empty(), "no secret in .env.example");

@@ -119,6 +119,11 @@ impl TestApp {
             .expect("sql");
     }
 
+    /// The URL of the app's database (to drive the store or the binary directly).
+    pub fn database_url(&self) -> &str {
+        &self.db.as_ref().expect("database").url
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))

@@ -7,12 +7,19 @@
 mod helpers;
 
 mod accounts;
+mod audit;
 mod booking;
+mod calls;
 mod deploy;
+mod dial;
 mod fixtures;
 mod health;
+mod limits;
+mod logs;
 mod operations;
+mod privacy;
 mod process;
 mod resilience;
 mod tenancy;
+mod vapi_hmac;
 mod vapi_protocol;
