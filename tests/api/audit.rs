@@ -204,6 +204,7 @@ on_both_backends!(
             let e = one(&all, action, &api);
             assert_eq!(e["actor_kind"], "user", "{e}");
             assert_eq!(e["actor_id"], admin_id.as_str(), "{e}");
+            assert_eq!(e["address"], "127.0.0.1", "the client address: {e}");
         }
         let calendar = format!("calendar:{cal}");
         for action in ["calendar.create", "calendar.update", "calendar.delete"] {
@@ -211,6 +212,7 @@ on_both_backends!(
             assert_eq!(e["actor_kind"], "user", "{e}");
             assert_eq!(e["actor_id"], admin_id.as_str(), "{e}");
             assert_eq!(e["outcome"], "success", "{e}");
+            assert_eq!(e["address"], "127.0.0.1", "the client address: {e}");
         }
         assert_eq!(
             one(&all, "calendar.update", &calendar)["detail"],

@@ -206,6 +206,16 @@ on_both_backends!(
         assert_eq!(deleted.len(), 1, "{text}");
         assert_eq!(deleted[0]["actor_kind"], "system");
         assert_eq!(deleted[0]["resource"], "user:erased");
+        // Both exports were recorded; the deleted user's is anonymised too.
+        let exports: Vec<&Value> = all
+            .iter()
+            .filter(|e| e["action"] == "privacy.export")
+            .collect();
+        assert_eq!(exports.len(), 2, "{text}");
+        assert!(
+            exports.iter().any(|e| e["actor_id"] == "erased-user"),
+            "{text}"
+        );
 
         // The last administrator cannot delete their account…
         let (status, body) = app

@@ -70,6 +70,8 @@ pub struct TokenPair {
 pub struct Principal {
     pub user: User,
     pub session: SessionId,
+    /// The client address of the request (for the audit log).
+    pub address: Option<String>,
 }
 
 /// Where a request came from (for throttling and the audit log).
@@ -577,7 +579,11 @@ impl AccountService {
 
     /// The principal an access token speaks for: a valid token whose sign-in
     /// has not ended and whose user still exists (with the role they have now).
-    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthError> {
+    pub async fn authenticate(
+        &self,
+        access_token: &str,
+        origin: &Origin,
+    ) -> Result<Principal, AuthError> {
         let now = self.ports.clock.now();
         let claims = self
             .ports
@@ -604,6 +610,7 @@ impl AccountService {
         Ok(Principal {
             user,
             session: claims.session,
+            address: origin.address.clone(),
         })
     }
 

@@ -286,7 +286,7 @@ impl CalendarService {
                 action,
                 resource: calendar.map(|id| format!("calendar:{id}")),
                 outcome,
-                address: None,
+                address: principal.address.clone(),
                 detail: Some(detail),
             },
         )

@@ -12,7 +12,7 @@ use crate::appointment::{Appointment, AppointmentId, AppointmentStatus, BookedBy
 use crate::calendar::{Calendar, CalendarId};
 use crate::calendars::{CalendarLookupError, CalendarService};
 use crate::person::{Email, PersonName, PhoneNumber};
-use crate::ports::{Actor, AppointmentQuery, AppointmentRepository, CalendarScope};
+use crate::ports::{Actor, AppointmentQuery, AppointmentRepository, CalendarScope, Requester};
 use crate::service::{
     AppointmentRef, AvailabilityError, BookError, BookRequest, Booking, CancelError,
     DayAvailability, RescheduleError, Rescheduled, SchedulingService,
@@ -191,7 +191,7 @@ impl FrontDesk {
         };
         let booking = self
             .scheduling
-            .book(&calendar, request, &Actor::User(principal.user.id))
+            .book(&calendar, request, &requester(principal))
             .await
             .map_err(DeskError::Operation)?;
         Ok((booking, calendar))
@@ -209,7 +209,7 @@ impl FrontDesk {
                 &calendar,
                 &AppointmentRef::Id(id),
                 reason,
-                &Actor::User(principal.user.id),
+                &requester(principal),
             )
             .await
             .map_err(DeskError::Operation)
@@ -227,7 +227,7 @@ impl FrontDesk {
                 &calendar,
                 &AppointmentRef::Id(id),
                 start,
-                &Actor::User(principal.user.id),
+                &requester(principal),
             )
             .await
             .map_err(DeskError::Operation)
@@ -254,5 +254,13 @@ fn relabel<E: std::error::Error + 'static>(e: DeskError<Infallible>) -> DeskErro
         DeskError::NotFound => DeskError::NotFound,
         DeskError::Operation(never) => match never {},
         DeskError::Unknown(e) => DeskError::Unknown(e),
+    }
+}
+
+/// The principal as the audit log records them: their id and address.
+fn requester(principal: &Principal) -> Requester {
+    Requester {
+        actor: Actor::User(principal.user.id),
+        address: principal.address.clone(),
     }
 }

@@ -504,6 +504,24 @@ pub enum Actor {
     VapiCall(String),
 }
 
+/// Who asked for an operation and from which client address: what the
+/// audit log records about the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    pub actor: Actor,
+    /// The client address (API requests); `None` for VAPI and the system.
+    pub address: Option<String>,
+}
+
+impl From<Actor> for Requester {
+    fn from(actor: Actor) -> Self {
+        Self {
+            actor,
+            address: None,
+        }
+    }
+}
+
 /// One entry of the append-only audit log. Personal data is masked before
 /// it gets here.
 #[derive(Debug, Clone, PartialEq, Eq)]

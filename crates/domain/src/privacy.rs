@@ -238,6 +238,25 @@ impl PrivacyService {
             }
         }
 
+        record(
+            self.ports.audit.as_ref(),
+            AuditEntry {
+                at: exported_at,
+                actor: Actor::User(user.id),
+                action: "privacy.export",
+                resource: Some(format!("user:{}", user.id)),
+                outcome: "success",
+                address: None,
+                detail: Some(format!(
+                    "{} calendars, {} appointments, {} calls, {} audit entries",
+                    calendars.len(),
+                    appointments.len(),
+                    calls.len(),
+                    audit.len()
+                )),
+            },
+        )
+        .await;
         Ok(DataExport {
             exported_at,
             user,

@@ -12,8 +12,8 @@ use crate::availability::{
 use crate::calendar::Calendar;
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::ports::{
-    Actor, AppointmentRepository, AuditEntry, AuditLog, BookOutcome, CalendarGateway, Clock,
-    GatewayError, StoreBookError, StoreCancelError, StoreRescheduleError,
+    AppointmentRepository, AuditEntry, AuditLog, BookOutcome, CalendarGateway, Clock, GatewayError,
+    Requester, StoreBookError, StoreCancelError, StoreRescheduleError,
 };
 use crate::schedule::ScheduleError;
 use crate::time::{TimeRange, TimeZoneId};
@@ -270,7 +270,7 @@ impl SchedulingService {
         &self,
         calendar: &Calendar,
         request: BookRequest,
-        by: &Actor,
+        by: &Requester,
     ) -> Result<Booking, BookError> {
         let schedule = &calendar.schedule;
         let duration = match request.duration_minutes {
@@ -394,7 +394,7 @@ impl SchedulingService {
         calendar: &Calendar,
         which: &AppointmentRef,
         reason: Option<String>,
-        by: &Actor,
+        by: &Requester,
     ) -> Result<Appointment, CancelError> {
         let appointment = self.locate(calendar, which).await.map_err(|e| match e {
             LocateError::NotFound => CancelError::NotFound,
@@ -443,7 +443,7 @@ impl SchedulingService {
         calendar: &Calendar,
         which: &AppointmentRef,
         new_start: DateTime<Utc>,
-        by: &Actor,
+        by: &Requester,
     ) -> Result<Rescheduled, RescheduleError> {
         let appointment = self.locate(calendar, which).await.map_err(|e| match e {
             LocateError::NotFound => RescheduleError::NotFound,
@@ -671,7 +671,7 @@ impl SchedulingService {
     /// Records what happened to `appointment` (a failure is only logged).
     async fn audit(
         &self,
-        by: &Actor,
+        by: &Requester,
         action: &'static str,
         appointment: &Appointment,
         detail: String,
@@ -680,11 +680,11 @@ impl SchedulingService {
             self.audit.as_ref(),
             AuditEntry {
                 at: self.now(),
-                actor: by.clone(),
+                actor: by.actor.clone(),
                 action,
                 resource: Some(format!("appointment:{}", appointment.id())),
                 outcome: "success",
-                address: None,
+                address: by.address.clone(),
                 detail: Some(detail),
             },
         )

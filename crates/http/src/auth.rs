@@ -37,6 +37,7 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
+        let origin = state.as_ref().map(|s| origin(req, &s.proxies));
         Box::pin(async move {
             let state = state.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("the application state is missing"))
@@ -44,7 +45,7 @@ impl FromRequest for Authenticated {
             let token = token?;
             state
                 .accounts
-                .authenticate(&token)
+                .authenticate(&token, &origin.unwrap_or_default())
                 .await
                 .map(Authenticated)
                 .map_err(|e| match e {

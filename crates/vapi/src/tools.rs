@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use voice_scheduler_domain::availability::SlotRejection;
-use voice_scheduler_domain::ports::{Actor, ReplayStore, StoredReply};
+use voice_scheduler_domain::ports::{Actor, ReplayStore, Requester, StoredReply};
 use voice_scheduler_domain::service::{
     AppointmentRef, AvailabilityError, BookError, BookRequest, BookStatus, CancelError,
     RescheduleError,
@@ -480,7 +480,7 @@ impl ToolRunner {
             },
             idempotency_key: (!call.id.is_empty()).then(|| format!("vapi:{}", call.id)),
         };
-        let by = Actor::voice(context.call_id.as_deref());
+        let by = Requester::from(Actor::voice(context.call_id.as_deref()));
         match self.service.book(calendar, request, &by).await {
             Ok(booking) => {
                 let a = &booking.appointment;
@@ -606,7 +606,7 @@ impl ToolRunner {
             return invalid(call, &problems);
         };
         let reason = args.text("reason");
-        let by = Actor::voice(context.call_id.as_deref());
+        let by = Requester::from(Actor::voice(context.call_id.as_deref()));
         match self.service.cancel(calendar, &which, reason, &by).await {
             Ok(a) => {
                 let metadata = with_status(appointment_json(&a, zone), "cancelled");
@@ -657,7 +657,7 @@ impl ToolRunner {
         let (Some(which), Some(new_start), true) = (which, new_start, problems.is_empty()) else {
             return invalid(call, &problems);
         };
-        let by = Actor::voice(context.call_id.as_deref());
+        let by = Requester::from(Actor::voice(context.call_id.as_deref()));
         match self
             .service
             .reschedule(calendar, &which, new_start, &by)
