@@ -312,7 +312,18 @@ on_both_backends!(
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body, json!({"appointments": 1, "calls": 1}));
+        assert_eq!(body, json!({"appointments": 1, "calls": 1, "replies": 1}));
+        // The kept copy of the booking's spoken answer (with the name) is gone:
+        // a late retry of that tool call is answered afresh, without it.
+        let retried = app
+            .tool_from(
+                Some(CALLER),
+                "privacy-book",
+                "book_appointment",
+                json!({"name": CALLER_NAME, "date": "2030-03-12", "time": "11:00", "email": CALLER_EMAIL, "purpose": "Winifred's knee"}),
+            )
+            .await;
+        assert_ne!(retried, booked, "not a replay of the first answer");
 
         let after = appointments(app, &admin).await;
         assert_eq!(

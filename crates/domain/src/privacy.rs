@@ -71,6 +71,8 @@ const EXPORT_PAGE: u64 = 500;
 pub struct ErasedCaller {
     pub appointments: u64,
     pub calls: u64,
+    /// Kept replay copies of answers that repeated the caller's details.
+    pub replies: u64,
 }
 
 /// What an account deletion changed.
@@ -101,8 +103,11 @@ pub trait PrivacyRepository: Send + Sync {
     /// In one transaction: every appointment whose number is `phone` gets
     /// the name [`ERASED_NAME`], the number `placeholder`, no email, purpose
     /// or cancellation reason; every call whose number is `phone` gets no
-    /// number, summary, transcript or recording URL (and is marked purged).
-    /// Rows are kept. How many of each changed.
+    /// number, summary, transcript or recording URL (and is marked purged);
+    /// kept replay copies of answers (voice tool calls, `Idempotency-Key`
+    /// answers) that repeat the number, the names of those appointments, or
+    /// that booked them, MUST be deleted. Appointment and call rows are kept.
+    /// How many of each changed.
     async fn erase_caller(
         &self,
         phone: &PhoneNumber,

@@ -22,7 +22,9 @@ use voice_scheduler_domain::privacy::{
 };
 use voice_scheduler_domain::{PhoneNumber, Role, UserId};
 
-use crate::entities::{appointments, audit_log, calendars, calls, login_failures, sessions, users};
+use crate::entities::{
+    appointments, audit_log, calendars, calls, login_failures, sessions, tool_replies, users,
+};
 use crate::rows::whole_seconds;
 use crate::{Decision, PgLock, Step, Store, fail, finish, pg_lock};
 
@@ -32,6 +34,7 @@ async fn erase_in(
     placeholder: &str,
     at: DateTime<Utc>,
 ) -> anyhow::Result<Decision<ErasedCaller, anyhow::Error>> {
+    let replies = erase_replies_in(txn, phone).await?;
     let appointments = appointments::Entity::update_many()
         .col_expr(appointments::Column::CustomerName, Expr::value(ERASED_NAME))
         .col_expr(
@@ -80,8 +83,56 @@ async fn erase_in(
     Ok(Decision::Commit(ErasedCaller {
         appointments,
         calls,
+        replies,
     }))
 }
+
+/// The kept replies that may repeat the caller's details: the replay copies
+/// of the tool calls that booked their appointments, and every kept reply
+/// (voice tool calls, API `Idempotency-Key` answers) whose text holds their
+/// number or one of the names their appointments were booked under. Deleted:
+/// a retry after this gets a fresh answer instead of a replay.
+async fn erase_replies_in(txn: &DatabaseTransaction, phone: &str) -> anyhow::Result<u64> {
+    let theirs = appointments::Entity::find()
+        .filter(appointments::Column::CustomerPhone.eq(phone))
+        .all(txn)
+        .await
+        .context("could not read the caller's appointments")?;
+    let tool_calls: Vec<String> = theirs
+        .iter()
+        .filter_map(|a| a.tool_call_id.clone())
+        .collect();
+    let mut mentions = Condition::any().add(tool_replies::Column::Body.contains(phone));
+    let mut names: Vec<&str> = theirs.iter().map(|a| a.customer_name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names
+        .into_iter()
+        .filter(|n| *n != ERASED_NAME && n.len() >= 3)
+    {
+        mentions = mentions.add(tool_replies::Column::Body.contains(name));
+    }
+    if !tool_calls.is_empty() {
+        mentions = mentions.add(
+            Condition::all()
+                .add(tool_replies::Column::Scope.eq(TOOL_CALL_SCOPE))
+                .add(tool_replies::Column::Key.is_in(tool_calls)),
+        );
+    }
+    let deleted = tool_replies::Entity::delete_many()
+        .filter(tool_replies::Column::Scope.is_in(REPLY_SCOPES_WITH_PERSONAL_DATA))
+        .filter(mentions)
+        .exec(txn)
+        .await
+        .context("could not erase the caller's kept replies")?
+        .rows_affected;
+    Ok(deleted)
+}
+
+/// The reply-store scopes that can hold a caller's details (not the
+/// generated secrets, not signature digests).
+const REPLY_SCOPES_WITH_PERSONAL_DATA: [&str; 2] = [TOOL_CALL_SCOPE, "api-idempotency"];
+const TOOL_CALL_SCOPE: &str = "vapi-tool-call";
 
 async fn delete_in(
     txn: &DatabaseTransaction,

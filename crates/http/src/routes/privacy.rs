@@ -47,6 +47,9 @@ pub struct ErasedBody {
     pub appointments: u64,
     /// Calls anonymised (kept, without number, summary, transcript or recording).
     pub calls: u64,
+    /// Kept replay copies of tool and API answers that repeated the caller's
+    /// details (deleted; a late retry gets a fresh answer).
+    pub replies: u64,
 }
 
 /// All of the signed-in user's data, as JSON: the profile, the calendars
@@ -153,5 +156,6 @@ pub async fn erase_caller(
     Ok(HttpResponse::Ok().json(ErasedBody {
         appointments: done.appointments,
         calls: done.calls,
+        replies: done.replies,
     }))
 }
