@@ -31,6 +31,7 @@ mod m20261201_000006_add_calendars_settings;
 mod m20261201_000007_create_calendar_routes;
 mod m20261201_000008_add_appointments_listing_indexes;
 mod m20261205_000001_create_calls;
+mod m20261210_000001_create_google_sync;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_create_calendar_routes::Migration),
             Box::new(m20261201_000008_add_appointments_listing_indexes::Migration),
             Box::new(m20261205_000001_create_calls::Migration),
+            Box::new(m20261210_000001_create_google_sync::Migration),
         ]
     }
 }

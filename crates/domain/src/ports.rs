@@ -137,11 +137,27 @@ pub trait AppointmentRepository: Send + Sync {
     ///   [`Schedule::MAX_HOLD_MINUTES`](crate::Schedule::MAX_HOLD_MINUTES)
     ///   (no schedule allows one), and rely on that bound to search only
     ///   appointments that start less than that before the time asked.
+    /// - When `record` is given it MUST be stored in the audit log in the
+    ///   same transaction as a created appointment (and not at all when
+    ///   nothing is created).
+    /// - When the calendar is connected to an external calendar, a sync job
+    ///   for the new appointment MUST be queued in the same transaction
+    ///   ([`SyncQueue`](crate::sync::SyncQueue)).
+    async fn book_recorded(
+        &self,
+        new: NewAppointment,
+        buffer: Duration,
+        record: Option<AuditEntry>,
+    ) -> Result<BookOutcome, StoreBookError>;
+
+    /// [`book_recorded`](Self::book_recorded) without an audit entry.
     async fn book(
         &self,
         new: NewAppointment,
         buffer: Duration,
-    ) -> Result<BookOutcome, StoreBookError>;
+    ) -> Result<BookOutcome, StoreBookError> {
+        self.book_recorded(new, buffer, None).await
+    }
 
     /// The appointment with `id` in `calendar`, whatever its status.
     async fn get(
@@ -180,14 +196,27 @@ pub trait AppointmentRepository: Send + Sync {
 
     /// Marks the appointment cancelled at `at`, freeing its time.
     /// MUST return [`StoreCancelError::AlreadyCancelled`] (and change nothing)
-    /// when it already is.
+    /// when it already is. Like [`book_recorded`](Self::book_recorded), it
+    /// stores `record` and queues a sync job in the same transaction.
+    async fn cancel_recorded(
+        &self,
+        calendar: CalendarId,
+        id: AppointmentId,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+        record: Option<AuditEntry>,
+    ) -> Result<Appointment, StoreCancelError>;
+
+    /// [`cancel_recorded`](Self::cancel_recorded) without an audit entry.
     async fn cancel(
         &self,
         calendar: CalendarId,
         id: AppointmentId,
         reason: Option<String>,
         at: DateTime<Utc>,
-    ) -> Result<Appointment, StoreCancelError>;
+    ) -> Result<Appointment, StoreCancelError> {
+        self.cancel_recorded(calendar, id, reason, at, None).await
+    }
 
     /// Moves an active appointment to `new_range` atomically: either it holds
     /// the new time (and no longer the old), or nothing changed. The
@@ -196,6 +225,20 @@ pub trait AppointmentRepository: Send + Sync {
     /// [`StoreRescheduleError::SlotTaken`]. Like [`book`](Self::book), MAY
     /// refuse a time that would hold longer than
     /// [`Schedule::MAX_HOLD_MINUTES`](crate::Schedule::MAX_HOLD_MINUTES).
+    /// Like [`book_recorded`](Self::book_recorded), it stores `record` and
+    /// queues a sync job in the same transaction.
+    async fn reschedule_recorded(
+        &self,
+        calendar: CalendarId,
+        id: AppointmentId,
+        new_range: TimeRange,
+        buffer: Duration,
+        at: DateTime<Utc>,
+        record: Option<AuditEntry>,
+    ) -> Result<Appointment, StoreRescheduleError>;
+
+    /// [`reschedule_recorded`](Self::reschedule_recorded) without an audit
+    /// entry.
     async fn reschedule(
         &self,
         calendar: CalendarId,
@@ -203,7 +246,10 @@ pub trait AppointmentRepository: Send + Sync {
         new_range: TimeRange,
         buffer: Duration,
         at: DateTime<Utc>,
-    ) -> Result<Appointment, StoreRescheduleError>;
+    ) -> Result<Appointment, StoreRescheduleError> {
+        self.reschedule_recorded(calendar, id, new_range, buffer, at, None)
+            .await
+    }
 
     /// The appointment with `id`, in whichever calendar, whatever its status.
     async fn find(&self, id: AppointmentId) -> anyhow::Result<Option<Appointment>>;
@@ -601,49 +647,53 @@ pub trait AuditReader: Send + Sync {
 /// Why the external calendar could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    /// The calendar cannot be reached or refused (temporary).
+    /// The calendar cannot be reached or refused (temporary), and no recent
+    /// enough answer is known.
     #[error("the calendar is unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
     Unknown(#[from] anyhow::Error),
 }
 
-/// The calendar a business looks at (Google Calendar in production; the
-/// local, database-only gateway by default).
+/// How fresh busy times must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Offering slots: a few seconds old is fine.
+    Recent,
+    /// Right before confirming: ask the external calendar now.
+    Now,
+}
+
+/// The calendar a business looks at, for its busy times (Google Calendar in
+/// production; the local, database-only gateway by default). Mirroring our
+/// appointments into it goes through the outbox ([`crate::sync`]).
 #[async_trait]
 pub trait CalendarGateway: Send + Sync {
     /// Times in `window` that the external calendar reports busy, beyond our
-    /// own appointments. The local gateway has none.
+    /// own appointments. The local gateway, and a calendar that is not
+    /// connected, have none.
     async fn busy(
         &self,
         calendar: &Calendar,
         window: TimeRange,
+        freshness: Freshness,
     ) -> Result<Vec<TimeRange>, GatewayError>;
-
-    /// Mirrors a new or moved appointment. MUST be idempotent: calling it
-    /// again for the same appointment leaves one event.
-    async fn upsert_event(&self, appointment: &Appointment) -> Result<(), GatewayError>;
-
-    /// Removes a cancelled appointment's event. Removing an event that is
-    /// already gone is success.
-    async fn delete_event(&self, appointment: &Appointment) -> Result<(), GatewayError>;
 }
 
 /// The local gateway: our database is the only calendar, so nothing is busy
-/// beyond our own appointments and there is nothing to mirror.
+/// beyond our own appointments.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalCalendarGateway;
 
 #[async_trait]
 impl CalendarGateway for LocalCalendarGateway {
-    async fn busy(&self, _: &Calendar, _: TimeRange) -> Result<Vec<TimeRange>, GatewayError> {
+    async fn busy(
+        &self,
+        _: &Calendar,
+        _: TimeRange,
+        _: Freshness,
+    ) -> Result<Vec<TimeRange>, GatewayError> {
         Ok(Vec::new())
-    }
-    async fn upsert_event(&self, _: &Appointment) -> Result<(), GatewayError> {
-        Ok(())
-    }
-    async fn delete_event(&self, _: &Appointment) -> Result<(), GatewayError> {
-        Ok(())
     }
 }
 

@@ -12,8 +12,8 @@ use crate::availability::{
 use crate::calendar::Calendar;
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::ports::{
-    AppointmentRepository, AuditEntry, AuditLog, BookOutcome, CalendarGateway, Clock, GatewayError,
-    Requester, StoreBookError, StoreCancelError, StoreRescheduleError,
+    AppointmentRepository, AuditEntry, BookOutcome, CalendarGateway, Clock, Freshness,
+    GatewayError, Requester, StoreBookError, StoreCancelError, StoreRescheduleError,
 };
 use crate::schedule::ScheduleError;
 use crate::time::{TimeRange, TimeZoneId};
@@ -170,8 +170,9 @@ pub struct SchedulingService {
     repo: Arc<dyn AppointmentRepository>,
     gateway: Arc<dyn CalendarGateway>,
     clock: Arc<dyn Clock>,
-    /// Where bookings, moves and cancellations are recorded (none: not recorded).
-    audit: Option<Arc<dyn AuditLog>>,
+    /// Whether bookings, moves and cancellations are recorded in the audit
+    /// log (the repository writes the entry in the change's transaction).
+    audited: bool,
 }
 
 impl SchedulingService {
@@ -184,16 +185,18 @@ impl SchedulingService {
             repo,
             gateway,
             clock,
-            audit: None,
+            audited: false,
         }
     }
 
-    /// Records every booking made, moved or cancelled in `audit`
-    /// (`appointment.book`, `appointment.reschedule`, `appointment.cancel`),
-    /// after the store has done it, with the caller's number masked.
+    /// Records every booking made, moved or cancelled in the audit log
+    /// (`appointment.book`, `appointment.reschedule`, `appointment.cancel`)
+    /// with the caller's number masked: the repository stores the entry in
+    /// the same transaction as the change, so an entry exists exactly when
+    /// the change does, at no extra commit.
     #[must_use]
-    pub fn with_audit(mut self, audit: Arc<dyn AuditLog>) -> Self {
-        self.audit = Some(audit);
+    pub fn audited(mut self) -> Self {
+        self.audited = true;
         self
     }
 
@@ -317,29 +320,28 @@ impl SchedulingService {
             }
             return Err(self.unavailable(calendar, range, reason).await);
         }
-        match self.repo.book(new, schedule.buffer()).await {
-            Ok(BookOutcome::Created(appointment)) => {
-                let range = appointment.range();
-                self.audit(
-                    by,
-                    "appointment.book",
-                    &appointment,
-                    format!(
-                        "{} booking in calendar:{} from {} for {} minutes, caller {}",
-                        appointment.booked_by().channel.as_str(),
-                        appointment.calendar_id(),
-                        instant(range.start()),
-                        range.duration().num_minutes(),
-                        appointment.customer_phone().masked()
-                    ),
-                )
-                .await;
-                self.mirror(&appointment).await;
-                Ok(Booking {
-                    appointment,
-                    status: BookStatus::Booked,
-                })
-            }
+        let record = self.entry(
+            by,
+            "appointment.book",
+            new.id,
+            format!(
+                "{} booking in calendar:{} from {} for {} minutes, caller {}",
+                new.booked_by.channel.as_str(),
+                new.calendar_id,
+                instant(range.start()),
+                range.duration().num_minutes(),
+                new.customer_phone.masked()
+            ),
+        );
+        match self
+            .repo
+            .book_recorded(new, schedule.buffer(), record)
+            .await
+        {
+            Ok(BookOutcome::Created(appointment)) => Ok(Booking {
+                appointment,
+                status: BookStatus::Booked,
+            }),
             Ok(BookOutcome::Replayed(appointment)) => Ok(Booking {
                 appointment,
                 status: BookStatus::Booked,
@@ -408,31 +410,27 @@ impl SchedulingService {
         if appointment.range().start() <= now {
             return Err(CancelError::AlreadyPast(Box::new(appointment)));
         }
+        // The reason is the caller's own words: it is not recorded.
+        let record = self.entry(
+            by,
+            "appointment.cancel",
+            appointment.id(),
+            format!(
+                "cancelled in calendar:{}, was from {}, caller {}",
+                appointment.calendar_id(),
+                instant(appointment.range().start()),
+                appointment.customer_phone().masked()
+            ),
+        );
         let cancelled = self
             .repo
-            .cancel(calendar.id, appointment.id(), reason, now)
+            .cancel_recorded(calendar.id, appointment.id(), reason, now, record)
             .await
             .map_err(|e| match e {
                 StoreCancelError::NotFound => CancelError::NotFound,
                 StoreCancelError::AlreadyCancelled(a) => CancelError::AlreadyCancelled(a),
                 StoreCancelError::Unknown(e) => CancelError::Unknown(e),
             })?;
-        // The reason is the caller's own words: it is not recorded.
-        self.audit(
-            by,
-            "appointment.cancel",
-            &cancelled,
-            format!(
-                "cancelled in calendar:{}, was from {}, caller {}",
-                cancelled.calendar_id(),
-                instant(cancelled.range().start()),
-                cancelled.customer_phone().masked()
-            ),
-        )
-        .await;
-        if let Err(e) = self.gateway.delete_event(&cancelled).await {
-            warn_mirror_failed("delete_event", &cancelled, &e);
-        }
         Ok(cancelled)
     }
 
@@ -480,31 +478,34 @@ impl SchedulingService {
                 alternatives: self.alternatives_to(calendar, range).await,
             });
         }
+        let record = self.entry(
+            by,
+            "appointment.reschedule",
+            appointment.id(),
+            format!(
+                "moved in calendar:{} from {} to {}, caller {}",
+                appointment.calendar_id(),
+                instant(previous.start()),
+                instant(range.start()),
+                appointment.customer_phone().masked()
+            ),
+        );
         let moved = self
             .repo
-            .reschedule(calendar.id, appointment.id(), range, schedule.buffer(), now)
+            .reschedule_recorded(
+                calendar.id,
+                appointment.id(),
+                range,
+                schedule.buffer(),
+                now,
+                record,
+            )
             .await;
         match moved {
-            Ok(appointment) => {
-                self.audit(
-                    by,
-                    "appointment.reschedule",
-                    &appointment,
-                    format!(
-                        "moved in calendar:{} from {} to {}, caller {}",
-                        appointment.calendar_id(),
-                        instant(previous.start()),
-                        instant(appointment.range().start()),
-                        appointment.customer_phone().masked()
-                    ),
-                )
-                .await;
-                self.mirror(&appointment).await;
-                Ok(Rescheduled {
-                    previous,
-                    appointment,
-                })
-            }
+            Ok(appointment) => Ok(Rescheduled {
+                previous,
+                appointment,
+            }),
             Err(StoreRescheduleError::SlotTaken) => Err(RescheduleError::Unavailable {
                 reason: SlotRejection::Taken,
                 alternatives: self.alternatives_to(calendar, range).await,
@@ -637,7 +638,10 @@ impl SchedulingService {
             .busy(calendar.id, window)
             .await
             .map_err(BusyError::Unknown)?;
-        busy.extend(self.gateway_busy(calendar, window).await?);
+        busy.extend(
+            self.gateway_busy(calendar, window, Freshness::Recent)
+                .await?,
+        );
         busy.sort();
         Ok(busy)
     }
@@ -651,16 +655,17 @@ impl SchedulingService {
         let margin = calendar.schedule.buffer() + Duration::minutes(1);
         let window = TimeRange::new(range.start() - margin, range.end() + margin)
             .map_err(|e| BusyError::Unknown(anyhow::anyhow!(e)))?;
-        self.gateway_busy(calendar, window).await
+        self.gateway_busy(calendar, window, Freshness::Now).await
     }
 
     async fn gateway_busy(
         &self,
         calendar: &Calendar,
         window: TimeRange,
+        freshness: Freshness,
     ) -> Result<Vec<TimeRange>, BusyError> {
         self.gateway
-            .busy(calendar, window)
+            .busy(calendar, window, freshness)
             .await
             .map_err(|e| match e {
                 GatewayError::Unavailable(m) => BusyError::Unavailable(m),
@@ -668,42 +673,31 @@ impl SchedulingService {
             })
     }
 
-    /// Records what happened to `appointment` (a failure is only logged).
-    async fn audit(
+    /// The audit entry of a change to appointment `id`, when there is an
+    /// audit log: the repository stores it in the change's own transaction.
+    fn entry(
         &self,
         by: &Requester,
         action: &'static str,
-        appointment: &Appointment,
+        id: AppointmentId,
         detail: String,
-    ) {
-        crate::audit::record(
-            self.audit.as_ref(),
-            AuditEntry {
-                at: self.now(),
-                actor: by.actor.clone(),
-                action,
-                resource: Some(format!("appointment:{}", appointment.id())),
-                outcome: "success",
-                address: by.address.clone(),
-                detail: Some(detail),
-            },
-        )
-        .await;
-    }
-
-    async fn mirror(&self, appointment: &Appointment) {
-        if let Err(e) = self.gateway.upsert_event(appointment).await {
-            warn_mirror_failed("upsert_event", appointment, &e);
+    ) -> Option<AuditEntry> {
+        if !self.audited {
+            return None;
         }
+        Some(AuditEntry {
+            at: self.now(),
+            actor: by.actor.clone(),
+            action,
+            resource: Some(format!("appointment:{id}")),
+            outcome: "success",
+            address: by.address.clone(),
+            detail: Some(detail),
+        })
     }
 }
 
 /// An instant as the audit log writes it (RFC 3339, UTC, whole seconds).
 fn instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// Mirroring failures are logged; the booking itself stands.
-fn warn_mirror_failed(what: &str, appointment: &Appointment, error: &GatewayError) {
-    tracing::warn!(appointment_id = %appointment.id(), error = %error, "calendar gateway {what} failed");
 }

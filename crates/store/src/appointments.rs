@@ -10,8 +10,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 use voice_scheduler_domain::ports::{
-    AppointmentQuery, AppointmentRepository, BookOutcome, CalendarScope, StoreBookError,
-    StoreCancelError, StoreRescheduleError,
+    AppointmentQuery, AppointmentRepository, AuditEntry, BookOutcome, CalendarScope,
+    StoreBookError, StoreCancelError, StoreRescheduleError,
 };
 use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, CalendarId, ConfirmationCode, NewAppointment,
@@ -22,7 +22,7 @@ use crate::entities::appointments::{self, Column};
 use crate::entities::calendars;
 use crate::errors::{Failure, UniqueRule, classify};
 use crate::rows::{self, ceil_seconds, storable, storable_owned, whole_range, whole_seconds};
-use crate::{Backend, Step, Store, fail, in_transaction, rollback};
+use crate::{Backend, Step, Store, audit, fail, in_transaction, rollback, sync};
 
 /// At most this many appointments from [`AppointmentRepository::find_by_phone`].
 const FIND_BY_PHONE_LIMIT: u64 = 50;
@@ -242,18 +242,29 @@ impl Store {
     /// have taken before the previous holder committed; the exclusion
     /// constraint (`23P01`) and the idempotency index (`23505`) catch that
     /// case, and [`Store::after_refusal`] answers it the same way.
-    async fn try_book(&self, plan: &Plan) -> Step<Result<BookOutcome, StoreBookError>> {
+    ///
+    /// The booking's audit entry (`record`) and its calendar-sync job (when
+    /// the calendar is connected to Google) are written by the same
+    /// statement on PostgreSQL ([`book_statement_postgres`]), in the same
+    /// transaction on SQLite: they exist exactly when the appointment does,
+    /// at no extra commit.
+    async fn try_book(
+        &self,
+        plan: &Plan,
+        record: Option<&AuditEntry>,
+    ) -> Step<Result<BookOutcome, StoreBookError>> {
         let code = ConfirmationCode::generate();
         let gate = self.lock_writes().await;
-        let inserted = self
-            .db
-            .execute_raw(insert_if_free(self.backend, plan, &code))
-            .await;
+        let inserted = match self.backend {
+            Backend::Postgres => self.book_postgres(plan, &code, record).await,
+            Backend::Sqlite => self.book_sqlite(plan, &code, record).await,
+        };
         drop(gate);
         match inserted {
-            Ok(done) if done.rows_affected() == 1 => Step::Done(Ok(BookOutcome::Created(
-                Appointment::from_new(plan.new.clone(), code),
-            ))),
+            Ok(true) => Step::Done(Ok(BookOutcome::Created(Appointment::from_new(
+                plan.new.clone(),
+                code,
+            )))),
             Ok(_) => match decide(&self.db, plan).await {
                 Ok(Some(answer)) => Step::Done(answer),
                 Ok(None) => Step::Retry("the booking that held the time is gone"),
@@ -261,6 +272,66 @@ impl Store {
             },
             Err(err) => self.after_refusal(plan, err).await,
         }
+    }
+
+    /// PostgreSQL: the one booking statement; `true` when it inserted.
+    async fn book_postgres(
+        &self,
+        plan: &Plan,
+        code: &ConfirmationCode,
+        record: Option<&AuditEntry>,
+    ) -> Result<bool, DbErr> {
+        let row = self
+            .db
+            .query_one_raw(book_statement_postgres(plan, code, record))
+            .await?;
+        let booked: i64 = match row {
+            Some(row) => row.try_get("", "booked")?,
+            None => 0,
+        };
+        Ok(booked == 1)
+    }
+
+    /// SQLite: the booking statement, then the sync job and the audit entry,
+    /// in one `BEGIN IMMEDIATE` transaction; `true` when it inserted.
+    async fn book_sqlite(
+        &self,
+        plan: &Plan,
+        code: &ConfirmationCode,
+        record: Option<&AuditEntry>,
+    ) -> Result<bool, DbErr> {
+        let txn = self
+            .begin_write()
+            .await
+            .map_err(|e| DbErr::Custom(format!("{e:#}")))?;
+        let inserted = txn
+            .execute_raw(insert_if_free(Backend::Sqlite, plan, code))
+            .await;
+        match inserted {
+            Ok(done) if done.rows_affected() == 1 => {}
+            Ok(_) => {
+                rollback(txn).await;
+                return Ok(false);
+            }
+            Err(e) => {
+                rollback(txn).await;
+                return Err(e);
+            }
+        }
+        let extra = async {
+            sync::enqueue(&txn, plan.new.calendar_id, plan.new.id, plan.new.created_at).await?;
+            if let Some(entry) = record {
+                audit::insert(&txn, entry).await?;
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = extra {
+            rollback(txn).await;
+            return Err(DbErr::Custom(format!("{e:#}")));
+        }
+        txn.commit().await?;
+        Ok(true)
     }
 
     /// The database refused the new row (the transaction is over): retry,
@@ -298,13 +369,19 @@ impl Store {
         id: AppointmentId,
         reason: Option<&str>,
         at: DateTime<Utc>,
+        record: Option<&AuditEntry>,
     ) -> Step<Result<Appointment, StoreCancelError>> {
         let _gate = self.lock_writes().await;
         let txn = match self.begin_write().await {
             Ok(txn) => txn,
             Err(e) => return fail(e.context("could not begin the cancellation")),
         };
-        let result = cancel_in(&txn, calendar, id, reason, at).await;
+        let result = match cancel_in(&txn, calendar, id, reason, at).await {
+            Ok(Ok(cancelled)) => after_change(&txn, &cancelled, at, record)
+                .await
+                .map(|()| Ok(cancelled)),
+            other => other,
+        };
         in_transaction(txn, result, "could not commit the cancellation").await
     }
 
@@ -315,6 +392,7 @@ impl Store {
         new_range: TimeRange,
         blocked_until: DateTime<Utc>,
         at: DateTime<Utc>,
+        record: Option<&AuditEntry>,
     ) -> Step<Result<Appointment, StoreRescheduleError>> {
         let _gate = self.lock_writes().await;
         let txn = match self.begin_write().await {
@@ -323,7 +401,10 @@ impl Store {
         };
         match reschedule_in(&txn, calendar, id, new_range, blocked_until, at).await {
             Ok(Ok(moved)) => {
-                in_transaction(txn, Ok(Ok(moved)), "could not commit the reschedule").await
+                let result = after_change(&txn, &moved, at, record)
+                    .await
+                    .map(|()| Ok(moved));
+                in_transaction(txn, result, "could not commit the reschedule").await
             }
             Ok(Err(Moved::Refused(refusal))) => {
                 rollback(txn).await;
@@ -339,6 +420,54 @@ impl Store {
             }
         }
     }
+}
+
+/// What every change of an appointment writes in its own transaction: its
+/// calendar-sync job (when the calendar is connected) and its audit entry.
+async fn after_change(
+    txn: &DatabaseTransaction,
+    appointment: &Appointment,
+    at: DateTime<Utc>,
+    record: Option<&AuditEntry>,
+) -> anyhow::Result<()> {
+    sync::enqueue(txn, appointment.calendar_id(), appointment.id(), at).await?;
+    if let Some(entry) = record {
+        audit::insert(txn, entry).await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: the booking as one statement, a transaction of its own:
+/// [`insert_if_free`]'s insert, and — from the row it inserted, so only
+/// when it did — the calendar-sync job (when the calendar is connected to
+/// Google) and the audit entry `record`. Answers one row, `booked` = 1 or 0.
+fn book_statement_postgres(
+    plan: &Plan,
+    code: &ConfirmationCode,
+    record: Option<&AuditEntry>,
+) -> Statement {
+    let insert = insert_if_free(Backend::Postgres, plan, code);
+    let mut values = insert.values.map(|v| v.0).unwrap_or_default();
+    // `$17` is the booking's creation time.
+    let mut sql = format!(
+        r#"WITH "ins" AS ({} RETURNING "id", "calendar_id"),
+"job" AS ({})"#,
+        insert.sql,
+        sync::ENQUEUE_NEW_FROM_INS_POSTGRES,
+    );
+    if let Some(entry) = record {
+        let first = values.len() + 1;
+        let placeholders: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+        sql.push_str(&format!(
+            r#",
+"aud" AS (INSERT INTO "audit_log" ({}) SELECT {} FROM "ins")"#,
+            audit::AUDIT_COLUMNS,
+            placeholders.join(", ")
+        ));
+        values.extend(audit::values(entry));
+    }
+    sql.push_str(r#" SELECT count(*) AS "booked" FROM "ins""#);
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 /// The booking as one statement (its own transaction): insert `plan`'s row
@@ -562,14 +691,17 @@ impl AppointmentRepository for Store {
         skip_all,
         fields(calendar = %new.calendar_id, appointment = %new.id, backend = ?self.backend)
     )]
-    async fn book(
+    async fn book_recorded(
         &self,
         new: NewAppointment,
         buffer: Duration,
+        record: Option<AuditEntry>,
     ) -> Result<BookOutcome, StoreBookError> {
         let plan = Plan::new(new, buffer).context("could not prepare the booking")?;
-        self.with_retries("book an appointment", || self.try_book(&plan))
-            .await
+        self.with_retries("book an appointment", || {
+            self.try_book(&plan, record.as_ref())
+        })
+        .await
     }
 
     async fn get(
@@ -676,37 +808,39 @@ impl AppointmentRepository for Store {
     }
 
     #[tracing::instrument(skip_all, fields(calendar = %calendar, appointment = %id))]
-    async fn cancel(
+    async fn cancel_recorded(
         &self,
         calendar: CalendarId,
         id: AppointmentId,
         reason: Option<String>,
         at: DateTime<Utc>,
+        record: Option<AuditEntry>,
     ) -> Result<Appointment, StoreCancelError> {
         let at = whole_seconds(at);
         let reason = storable_owned(reason);
         let reason = reason.as_deref();
         self.with_retries("cancel an appointment", || {
-            self.try_cancel(calendar, id, reason, at)
+            self.try_cancel(calendar, id, reason, at, record.as_ref())
         })
         .await
     }
 
     #[tracing::instrument(skip_all, fields(calendar = %calendar, appointment = %id))]
-    async fn reschedule(
+    async fn reschedule_recorded(
         &self,
         calendar: CalendarId,
         id: AppointmentId,
         new_range: TimeRange,
         buffer: Duration,
         at: DateTime<Utc>,
+        record: Option<AuditEntry>,
     ) -> Result<Appointment, StoreRescheduleError> {
         let new_range = whole_range(new_range).context("could not prepare the reschedule")?;
         let blocked_until = whole_seconds(new_range.with_trailing(buffer).end());
         check_hold(new_range.start(), blocked_until).context("could not prepare the reschedule")?;
         let at = whole_seconds(at);
         self.with_retries("reschedule an appointment", || {
-            self.try_reschedule(calendar, id, new_range, blocked_until, at)
+            self.try_reschedule(calendar, id, new_range, blocked_until, at, record.as_ref())
         })
         .await
     }

@@ -31,32 +31,64 @@ fn actor(actor: Actor) -> (&'static str, Option<String>) {
     }
 }
 
+/// The row of `entry`, as every writer stores it.
+fn row(entry: &AuditEntry) -> audit_log::ActiveModel {
+    let (actor_kind, actor_id) = actor(entry.actor.clone());
+    audit_log::ActiveModel {
+        id: NotSet,
+        at: Set(whole_seconds(entry.at)),
+        actor_kind: Set(actor_kind.to_owned()),
+        actor_id: Set(actor_id),
+        action: Set(storable(entry.action).into_owned()),
+        resource: Set(storable_owned(entry.resource.clone())),
+        outcome: Set(storable(entry.outcome).into_owned()),
+        address: Set(storable_owned(entry.address.clone())),
+        detail: Set(storable_owned(entry.detail.clone())),
+    }
+}
+
+/// The values of `entry`'s row in the order of [`AUDIT_COLUMNS`], for
+/// statements that insert it alongside another change.
+pub(crate) fn values(entry: &AuditEntry) -> [sea_orm::Value; 8] {
+    let (actor_kind, actor_id) = actor(entry.actor.clone());
+    [
+        whole_seconds(entry.at).into(),
+        actor_kind.to_owned().into(),
+        actor_id.into(),
+        storable(entry.action).into_owned().into(),
+        storable_owned(entry.resource.clone()).into(),
+        storable(entry.outcome).into_owned().into(),
+        storable_owned(entry.address.clone()).into(),
+        storable_owned(entry.detail.clone()).into(),
+    ]
+}
+
+/// The columns [`values`] fills.
+pub(crate) const AUDIT_COLUMNS: &str =
+    r#""at", "actor_kind", "actor_id", "action", "resource", "outcome", "address", "detail""#;
+
+/// Inserts `entry` on `db` (a transaction, to record a change in the same
+/// commit as the change itself).
+pub(crate) async fn insert<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    entry: &AuditEntry,
+) -> anyhow::Result<()> {
+    audit_log::Entity::insert(row(entry))
+        .exec_without_returning(db)
+        .await
+        .with_context(|| format!("could not record the audit entry '{}'", entry.action))?;
+    Ok(())
+}
+
 #[async_trait]
 impl AuditLog for Store {
     async fn record(&self, entry: AuditEntry) -> anyhow::Result<()> {
-        let action = entry.action;
-        let (actor_kind, actor_id) = actor(entry.actor);
-        let row = audit_log::ActiveModel {
-            id: NotSet,
-            at: Set(whole_seconds(entry.at)),
-            actor_kind: Set(actor_kind.to_owned()),
-            actor_id: Set(actor_id),
-            action: Set(storable(action).into_owned()),
-            resource: Set(storable_owned(entry.resource)),
-            outcome: Set(storable(entry.outcome).into_owned()),
-            address: Set(storable_owned(entry.address)),
-            detail: Set(storable_owned(entry.detail)),
-        };
         self.with_retries("record an audit entry", || {
-            let row = row.clone();
+            let entry = &entry;
             async move {
                 let _gate = self.lock_writes().await;
-                match audit_log::Entity::insert(row)
-                    .exec_without_returning(&self.db)
-                    .await
-                    .with_context(|| format!("could not record the audit entry '{action}'"))
-                {
-                    Ok(_) => Step::Done(Ok(())),
+                match insert(&self.db, entry).await {
+                    Ok(()) => Step::Done(Ok(())),
                     Err(e) => fail(e),
                 }
             }

@@ -78,6 +78,7 @@ mod privacy;
 mod replies;
 mod rows;
 mod sessions;
+mod sync;
 mod throttle;
 mod users;
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, PaginatorTrait,
-    QueryFilter, Value,
+    QueryFilter, QuerySelect, Value,
 };
 use voice_scheduler_domain::privacy::{
     DeletedUser, ERASED_ACTOR, ERASED_MARK, ERASED_NAME, ErasedCaller, PrivacyRepository,
@@ -35,6 +35,26 @@ async fn erase_in(
     at: DateTime<Utc>,
 ) -> anyhow::Result<Decision<ErasedCaller, anyhow::Error>> {
     let replies = erase_replies_in(txn, phone).await?;
+    // Their events in Google Calendar are rewritten too (name, number and
+    // email gone), by the sync workers, when the calendar is connected.
+    let theirs: Vec<(uuid::Uuid, uuid::Uuid)> = appointments::Entity::find()
+        .select_only()
+        .column(appointments::Column::CalendarId)
+        .column(appointments::Column::Id)
+        .filter(appointments::Column::CustomerPhone.eq(phone))
+        .into_tuple()
+        .all(txn)
+        .await
+        .context("could not list the caller's appointments")?;
+    for (calendar, id) in theirs {
+        crate::sync::enqueue(
+            txn,
+            voice_scheduler_domain::CalendarId::from_uuid(calendar),
+            voice_scheduler_domain::AppointmentId::from_uuid(id),
+            at,
+        )
+        .await?;
+    }
     let appointments = appointments::Entity::update_many()
         .col_expr(appointments::Column::CustomerName, Expr::value(ERASED_NAME))
         .col_expr(

@@ -22,7 +22,8 @@
 //!
 //! The entities of the tables added for staff accounts and calendar settings
 //! (`users`, `sessions`, `refresh_tokens`, `login_failures`, `audit_log`,
-//! `calendar_routes`, the new `calendars` columns, `calls`) were written by hand in
+//! `calendar_routes`, the new `calendars` columns, `calls`, `google_connections`,
+//! `oauth_states`) were written by hand in
 //! the same format, not generated; compare them with the generator's output
 //! when it is next run.
 
@@ -33,7 +34,9 @@ pub mod audit_log;
 pub mod calendar_routes;
 pub mod calendars;
 pub mod calls;
+pub mod google_connections;
 pub mod login_failures;
+pub mod oauth_states;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod tool_replies;
