@@ -23,6 +23,7 @@ pub mod ports;
 pub mod privacy;
 pub mod schedule;
 pub mod service;
+pub mod sync;
 pub mod time;
 pub mod user;
 

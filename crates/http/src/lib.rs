@@ -28,6 +28,7 @@ use voice_scheduler_domain::dialer::Dialer;
 use voice_scheduler_domain::ports::ReplayStore;
 use voice_scheduler_domain::ports::{AuditLog, Clock};
 use voice_scheduler_domain::privacy::PrivacyService;
+use voice_scheduler_domain::sync::Connections;
 use voice_scheduler_vapi::ToolRunner;
 use voice_scheduler_vapi::auth::SharedSecret;
 use voice_scheduler_vapi::hmac::HmacVerifier;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub audit_trail: AuditTrail,
     /// Data export, account deletion and caller erasure.
     pub privacy: PrivacyService,
+    /// Google Calendar connections; `None` when Google is not configured.
+    pub google: Option<Connections>,
     /// Kept first answers of `Idempotency-Key` requests.
     pub replies: Arc<dyn ReplayStore>,
     /// The region national phone numbers are read in.
@@ -155,6 +158,13 @@ route_table! {
     "/api/v1/me/export" => { get: routes::privacy::export },
     "/api/v1/me" => { delete: routes::privacy::delete_me },
     "/api/v1/admin/privacy/erase-caller" => { post: routes::privacy::erase_caller },
+    "/api/v1/calendars/{id}/google" => {
+        get: routes::google::status,
+        delete: routes::google::disconnect,
+    },
+    "/api/v1/calendars/{id}/google/connect" => { post: routes::google::connect },
+    "/api/v1/calendars/{id}/google/retry" => { post: routes::google::retry },
+    "/integrations/google/callback" => { get: routes::google::callback },
 }
 
 /// Registers every route, the OpenAPI document (`/openapi.json`) and the

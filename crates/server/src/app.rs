@@ -17,9 +17,11 @@ use voice_scheduler_domain::calls::CallLog;
 use voice_scheduler_domain::desk::FrontDesk;
 use voice_scheduler_domain::dialer::Dialer;
 use voice_scheduler_domain::ports::CalendarRepository;
-use voice_scheduler_domain::ports::{Clock, LocalCalendarGateway};
+use voice_scheduler_domain::ports::{CalendarGateway, Clock, LocalCalendarGateway};
 use voice_scheduler_domain::privacy::{PrivacyPorts, PrivacyService};
+use voice_scheduler_domain::sync::{CalendarSync, Connections, RetryPolicy};
 use voice_scheduler_domain::{Calendar, CalendarId, SchedulingService, Slug, VapiRoutes};
+use voice_scheduler_google::{CalendarApi, GoogleCalendar, GoogleSettings, OAuthClient};
 use voice_scheduler_http::{
     AppState, CorsPolicy, MetricsAccess, MetricsRender, RateLimits, Readiness,
 };
@@ -49,6 +51,9 @@ pub struct Application {
     retention: tokio::task::JoinHandle<()>,
     /// The hourly call-transcript purge (stopped with the server).
     call_retention: tokio::task::JoinHandle<()>,
+    /// The calendar-sync worker, when Google Calendar is on (stopped with
+    /// the server; a job it was running is claimed again when its lease ends).
+    sync_worker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -97,6 +102,7 @@ impl Application {
             dialer: services.dialer.clone(),
             audit_trail: services.audit_trail,
             privacy: services.privacy,
+            google: services.google.clone(),
             replies: Arc::new(store.clone()),
             phone_region: settings.phone_region,
             proxies: settings.trusted_proxies.clone(),
@@ -174,6 +180,7 @@ impl Application {
             retention_clock,
         );
         let call_retention = spawn_call_retention(services.calls);
+        let sync_worker = services.sync.map(spawn_sync_worker);
         Ok(Self {
             port,
             metrics_port,
@@ -182,6 +189,7 @@ impl Application {
             secret_source,
             retention,
             call_retention,
+            sync_worker,
         })
     }
 
@@ -210,6 +218,9 @@ impl Application {
         };
         self.retention.abort();
         self.call_retention.abort();
+        if let Some(worker) = &self.sync_worker {
+            worker.abort();
+        }
         served
     }
 }
@@ -256,6 +267,10 @@ pub struct Services {
     pub privacy: PrivacyService,
     /// Outbound calls through VAPI.
     pub dialer: Dialer,
+    /// Google Calendar connections (when configured).
+    pub google: Option<Connections>,
+    /// The calendar-sync worker's service (when Google is configured).
+    pub sync: Option<CalendarSync>,
 }
 
 impl Services {
@@ -287,9 +302,60 @@ impl Services {
             });
         }
         let repo = Arc::new(store.clone());
-        let scheduling =
-            SchedulingService::new(repo.clone(), Arc::new(LocalCalendarGateway), clock.clone())
-                .with_audit(repo.clone());
+        let google = match (&settings.google, &settings.encryption) {
+            (Some(config), Some(keys)) => Some(Arc::new(
+                GoogleCalendar::new(
+                    OAuthClient::new(
+                        config.client_id.clone(),
+                        config.client_secret.clone(),
+                        config.redirect_uri.clone(),
+                        config.endpoints.clone(),
+                    )
+                    .context("the Google OAuth client")?,
+                    CalendarApi::new(&config.endpoints).context("the Google Calendar client")?,
+                    keys.clone(),
+                    repo.clone(),
+                    GoogleSettings {
+                        send_updates: config.send_updates,
+                        busy_fresh: Duration::from_secs(config.busy_cache_seconds),
+                        busy_stale: Duration::from_secs(config.busy_stale_seconds),
+                        ..GoogleSettings::default()
+                    },
+                )
+                .with_audit(repo.clone(), clock.clone()),
+            )),
+            _ => None,
+        };
+        let gateway: Arc<dyn CalendarGateway> = match &google {
+            Some(g) => g.clone(),
+            None => Arc::new(LocalCalendarGateway),
+        };
+        let scheduling = SchedulingService::new(repo.clone(), gateway, clock.clone()).audited();
+        let (connections, sync) = match (&google, &settings.google) {
+            (Some(g), Some(config)) => (
+                Some(Connections::new(
+                    repo.clone(),
+                    repo.clone(),
+                    repo.clone(),
+                    g.clone(),
+                    repo.clone(),
+                    clock.clone(),
+                )),
+                Some(CalendarSync::new(
+                    repo.clone(),
+                    repo.clone(),
+                    repo.clone(),
+                    g.clone(),
+                    repo.clone(),
+                    clock.clone(),
+                    RetryPolicy {
+                        max_attempts: config.max_attempts,
+                        ..RetryPolicy::default()
+                    },
+                )),
+            ),
+            _ => (None, None),
+        };
         let calendars = CalendarService::new(repo.clone(), clock.clone()).with_audit(repo.clone());
         let calls = CallLog::new(
             repo.clone(),
@@ -344,6 +410,8 @@ impl Services {
             audit_trail,
             privacy,
             dialer,
+            google: connections,
+            sync,
         })
     }
 }
@@ -374,6 +442,42 @@ fn spawn_call_retention(calls: CallLog) -> tokio::task::JoinHandle<()> {
                     error = format!("{e:#}"),
                     "the call transcript retention job failed"
                 ),
+            }
+        }
+    })
+}
+
+/// How long the sync worker waits when no job is due.
+const SYNC_IDLE: Duration = Duration::from_secs(1);
+
+/// Starts this instance's calendar-sync worker: claims due jobs (several
+/// instances share the queue safely, see `voice_scheduler_store`'s `sync`),
+/// runs them, and counts what happened. A failure to reach the database
+/// is logged and retried after a pause.
+fn spawn_sync_worker(sync: CalendarSync) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match sync.run_once().await {
+                Ok(report) => {
+                    metrics::counter!("calendar_sync_jobs_total", "outcome" => "done")
+                        .increment(report.done as u64);
+                    metrics::counter!("calendar_sync_jobs_total", "outcome" => "retried")
+                        .increment(report.retried as u64);
+                    metrics::counter!("calendar_sync_jobs_total", "outcome" => "failed")
+                        .increment(report.failed as u64);
+                    metrics::counter!("calendar_sync_jobs_total", "outcome" => "paused")
+                        .increment(report.paused as u64);
+                    if report.claimed == 0 {
+                        tokio::time::sleep(SYNC_IDLE).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "the calendar sync worker could not claim jobs"
+                    );
+                    tokio::time::sleep(SYNC_IDLE * 5).await;
+                }
             }
         }
     })

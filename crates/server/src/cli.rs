@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `vapi secret`,
-//! `users create-admin`, `config check`, `audit purge`.
+//! `users create-admin`, `config check`, `audit purge`, `google rotate-keys`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,6 +49,19 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Google Calendar.
+    Google {
+        #[command(subcommand)]
+        command: GoogleCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GoogleCommand {
+    /// Re-encrypt every stored Google refresh token with the current
+    /// ENCRYPTION_KEY (opening older ones with ENCRYPTION_OLD_KEYS); run it
+    /// after rotating the key, then remove the old key.
+    RotateKeys,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +179,30 @@ pub fn main() -> ExitCode {
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     settings.audit_retention_days
                 );
+                Ok(())
+            }
+            Command::Google {
+                command: GoogleCommand::RotateKeys,
+            } => {
+                let Some(keys) = settings.encryption.as_ref() else {
+                    return Err(InvalidInput(
+                        "ENCRYPTION_KEY is not set: there is no key to re-encrypt with".to_owned(),
+                    )
+                    .into());
+                };
+                let store = Store::connect(&settings.database_url).await?;
+                store.migrate().await?;
+                let (resealed, current, failed) =
+                    voice_scheduler_google::reseal_all(keys, &store).await?;
+                println!(
+                    "re-encrypted {resealed} Google tokens with key {}; {current} already used it; {failed} could not be opened with the configured keys",
+                    voice_scheduler_google::key_id_hex(keys.current_key_id())
+                );
+                if failed > 0 {
+                    anyhow::bail!(
+                        "{failed} tokens could not be opened: add the key that sealed them to ENCRYPTION_OLD_KEYS, or reconnect those calendars"
+                    );
+                }
                 Ok(())
             }
             Command::Users {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use voice_scheduler_domain::schedule::ScheduleSettings;
 use voice_scheduler_domain::{PhoneRegion, Schedule, TimeZoneId, WeeklyHours};
+use voice_scheduler_google::{GoogleEndpoints, KeyRing, SendUpdates};
 use voice_scheduler_http::{LimitSettings, TrustedProxies};
 use voice_scheduler_vapi::hmac::{HmacConfig, header_name};
 
@@ -71,6 +72,39 @@ pub struct Settings {
     pub vapi_base_url: String,
     /// The private VAPI API key; calling out is off without it.
     pub vapi_api_key: Option<String>,
+    /// The keys that seal stored Google refresh tokens (`ENCRYPTION_KEY`,
+    /// `ENCRYPTION_OLD_KEYS`); `None` when unset.
+    pub encryption: Option<std::sync::Arc<KeyRing>>,
+    /// Google Calendar; off when `GOOGLE_CLIENT_ID` is unset.
+    pub google: Option<GoogleConfig>,
+}
+
+/// The `GOOGLE_*` settings, when Google Calendar is on.
+#[derive(Clone)]
+pub struct GoogleConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uri: String,
+    pub endpoints: GoogleEndpoints,
+    pub send_updates: SendUpdates,
+    pub max_attempts: u32,
+    pub busy_cache_seconds: u64,
+    pub busy_stale_seconds: u64,
+}
+
+impl fmt::Debug for GoogleConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GoogleConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("endpoints", &self.endpoints)
+            .field("send_updates", &self.send_updates)
+            .field("max_attempts", &self.max_attempts)
+            .field("busy_cache_seconds", &self.busy_cache_seconds)
+            .field("busy_stale_seconds", &self.busy_stale_seconds)
+            .finish()
+    }
 }
 
 /// Every environment variable the application reads, with its default
@@ -117,6 +151,25 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("REDIS_KEY_PREFIX", "voice-scheduler"),
     ("VAPI_BASE_URL", "https://api.vapi.ai"),
     ("VAPI_API_KEY", ""),
+    ("GOOGLE_CLIENT_ID", ""),
+    ("GOOGLE_CLIENT_SECRET", ""),
+    ("GOOGLE_REDIRECT_URI", ""),
+    (
+        "GOOGLE_AUTH_URL",
+        "https://accounts.google.com/o/oauth2/v2/auth",
+    ),
+    ("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"),
+    ("GOOGLE_REVOKE_URL", "https://oauth2.googleapis.com/revoke"),
+    (
+        "GOOGLE_API_BASE_URL",
+        "https://www.googleapis.com/calendar/v3/",
+    ),
+    ("GOOGLE_SEND_UPDATES", "all"),
+    ("GOOGLE_SYNC_MAX_ATTEMPTS", "8"),
+    ("GOOGLE_BUSY_CACHE_SECONDS", "30"),
+    ("GOOGLE_BUSY_STALE_SECONDS", "300"),
+    ("ENCRYPTION_KEY", ""),
+    ("ENCRYPTION_OLD_KEYS", ""),
 ];
 
 impl fmt::Debug for Settings {
@@ -150,6 +203,8 @@ impl fmt::Debug for Settings {
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("vapi_base_url", &self.vapi_base_url)
             .field("vapi_api_key", &self.vapi_api_key.as_ref().map(|_| "***"))
+            .field("encryption", &self.encryption)
+            .field("google", &self.google)
             .finish()
     }
 }
@@ -440,6 +495,8 @@ impl Settings {
             });
         }
         let vapi_api_key = get("VAPI_API_KEY");
+        let encryption = read_encryption(&mut problems, &get);
+        let google = read_google(&mut problems, &get, encryption.is_some());
 
         let (
             Some(host),
@@ -536,6 +593,8 @@ impl Settings {
             redis_key_prefix,
             vapi_base_url,
             vapi_api_key,
+            encryption,
+            google,
         })
     }
 
@@ -551,6 +610,12 @@ impl Settings {
             self.vapi_hmac
                 .as_ref()
                 .map_or_else(|| "(HMAC off)".to_owned(), show)
+        };
+        // The Google settings, when Google Calendar is on.
+        let google = |show: fn(&GoogleConfig) -> String| {
+            self.google
+                .as_ref()
+                .map_or_else(|| "(unset: Google Calendar is off)".to_owned(), show)
         };
         vec![
             ("HOST".into(), self.host.to_string()),
@@ -688,6 +753,62 @@ impl Settings {
                 "VAPI_API_KEY".into(),
                 masked(&self.vapi_api_key, "(unset: calling out is off)"),
             ),
+            ("GOOGLE_CLIENT_ID".into(), google(|g| g.client_id.clone())),
+            ("GOOGLE_CLIENT_SECRET".into(), google(|_| "***".to_owned())),
+            (
+                "GOOGLE_REDIRECT_URI".into(),
+                google(|g| g.redirect_uri.clone()),
+            ),
+            (
+                "GOOGLE_AUTH_URL".into(),
+                google(|g| g.endpoints.auth_url.clone()),
+            ),
+            (
+                "GOOGLE_TOKEN_URL".into(),
+                google(|g| g.endpoints.token_url.clone()),
+            ),
+            (
+                "GOOGLE_REVOKE_URL".into(),
+                google(|g| g.endpoints.revoke_url.clone()),
+            ),
+            (
+                "GOOGLE_API_BASE_URL".into(),
+                google(|g| g.endpoints.api_base_url.clone()),
+            ),
+            (
+                "GOOGLE_SEND_UPDATES".into(),
+                google(|g| g.send_updates.as_str().to_owned()),
+            ),
+            (
+                "GOOGLE_SYNC_MAX_ATTEMPTS".into(),
+                google(|g| g.max_attempts.to_string()),
+            ),
+            (
+                "GOOGLE_BUSY_CACHE_SECONDS".into(),
+                google(|g| g.busy_cache_seconds.to_string()),
+            ),
+            (
+                "GOOGLE_BUSY_STALE_SECONDS".into(),
+                google(|g| g.busy_stale_seconds.to_string()),
+            ),
+            (
+                "ENCRYPTION_KEY".into(),
+                self.encryption.as_ref().map_or_else(
+                    || "(unset)".to_owned(),
+                    |k| {
+                        format!(
+                            "*** (key id {})",
+                            voice_scheduler_google::key_id_hex(k.current_key_id())
+                        )
+                    },
+                ),
+            ),
+            (
+                "ENCRYPTION_OLD_KEYS".into(),
+                self.encryption
+                    .as_ref()
+                    .map_or_else(String::new, |k| format!("{} older keys", k.older_count())),
+            ),
         ]
     }
 }
@@ -753,6 +874,141 @@ fn read_vapi_hmac(
         prefix: prefix.trim().to_owned(),
         encoding: encoding.unwrap_or(defaults.encoding),
         window_seconds: window_seconds.unwrap_or(defaults.window_seconds),
+    })
+}
+
+/// `ENCRYPTION_KEY` and `ENCRYPTION_OLD_KEYS` (comma-separated): 32 bytes
+/// each, base64.
+fn read_encryption(
+    problems: &mut Vec<ConfigProblem>,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Option<std::sync::Arc<KeyRing>> {
+    let old = get("ENCRYPTION_OLD_KEYS").unwrap_or_default();
+    let old: Vec<&str> = old
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .collect();
+    let Some(current) = get("ENCRYPTION_KEY") else {
+        if !old.is_empty() {
+            problems.push(ConfigProblem {
+                variable: "ENCRYPTION_KEY",
+                value: String::new(),
+                expected: "the current key, when ENCRYPTION_OLD_KEYS is set".to_owned(),
+            });
+        }
+        return None;
+    };
+    match KeyRing::from_base64(&current, &old) {
+        Ok(keys) => Some(std::sync::Arc::new(keys)),
+        Err(e) => {
+            problems.push(ConfigProblem {
+                variable: if e.to_string().contains("ENCRYPTION_OLD_KEYS")
+                    || e.to_string().contains("older")
+                {
+                    "ENCRYPTION_OLD_KEYS"
+                } else {
+                    "ENCRYPTION_KEY"
+                },
+                value: "***".to_owned(),
+                expected: format!(
+                    "32 random bytes in base64, e.g. from `openssl rand -base64 32` ({e})"
+                ),
+            });
+            None
+        }
+    }
+}
+
+/// The `GOOGLE_*` variables: `None` when `GOOGLE_CLIENT_ID` is unset.
+fn read_google(
+    problems: &mut Vec<ConfigProblem>,
+    get: &impl Fn(&str) -> Option<String>,
+    have_keys: bool,
+) -> Option<GoogleConfig> {
+    let defaults = GoogleEndpoints::default();
+    let url = |problems: &mut Vec<ConfigProblem>, variable: &'static str, default: String| {
+        read_with(problems, get, variable, &default, |v| {
+            if v.starts_with("https://") || v.starts_with("http://") {
+                Ok(v.to_owned())
+            } else {
+                Err("an http(s) URL".to_owned())
+            }
+        })
+    };
+    let auth_url = url(problems, "GOOGLE_AUTH_URL", defaults.auth_url);
+    let token_url = url(problems, "GOOGLE_TOKEN_URL", defaults.token_url);
+    let revoke_url = url(problems, "GOOGLE_REVOKE_URL", defaults.revoke_url);
+    let api_base_url = url(problems, "GOOGLE_API_BASE_URL", defaults.api_base_url)
+        .map(|u| if u.ends_with('/') { u } else { format!("{u}/") });
+    let send_updates = read_with(problems, get, "GOOGLE_SEND_UPDATES", "all", |v| {
+        v.parse::<SendUpdates>().map_err(|e| e.to_string())
+    });
+    let max_attempts = read(
+        problems,
+        get,
+        "GOOGLE_SYNC_MAX_ATTEMPTS",
+        "8",
+        "a whole number of attempts from 1 to 100",
+        |v| v.parse::<u32>().ok().filter(|n| (1..=100).contains(n)),
+    );
+    let busy_cache_seconds = read(
+        problems,
+        get,
+        "GOOGLE_BUSY_CACHE_SECONDS",
+        "30",
+        "a whole number of seconds from 0 to 300",
+        |v| v.parse::<u64>().ok().filter(|n| *n <= 300),
+    );
+    let busy_stale_seconds = read(
+        problems,
+        get,
+        "GOOGLE_BUSY_STALE_SECONDS",
+        "300",
+        "a whole number of seconds from 0 to 3600",
+        |v| v.parse::<u64>().ok().filter(|n| *n <= 3600),
+    );
+    let client_id = get("GOOGLE_CLIENT_ID")?;
+    let client_secret = get("GOOGLE_CLIENT_SECRET");
+    if client_secret.is_none() {
+        problems.push(ConfigProblem {
+            variable: "GOOGLE_CLIENT_SECRET",
+            value: String::new(),
+            expected: "the OAuth client's secret, when GOOGLE_CLIENT_ID is set".to_owned(),
+        });
+    }
+    let redirect_uri = get("GOOGLE_REDIRECT_URI");
+    if !redirect_uri.as_deref().is_some_and(|u| {
+        (u.starts_with("https://") || u.starts_with("http://"))
+            && u.ends_with("/integrations/google/callback")
+    }) {
+        problems.push(ConfigProblem {
+            variable: "GOOGLE_REDIRECT_URI",
+            value: redirect_uri.clone().unwrap_or_default(),
+            expected: "this server's public address followed by /integrations/google/callback, as registered in the Google OAuth client".to_owned(),
+        });
+    }
+    if !have_keys {
+        problems.push(ConfigProblem {
+            variable: "ENCRYPTION_KEY",
+            value: String::new(),
+            expected: "32 random bytes in base64 (`openssl rand -base64 32`): Google refresh tokens are stored encrypted, so GOOGLE_CLIENT_ID needs it".to_owned(),
+        });
+    }
+    Some(GoogleConfig {
+        client_id,
+        client_secret: client_secret?,
+        redirect_uri: redirect_uri?,
+        endpoints: GoogleEndpoints {
+            auth_url: auth_url?,
+            token_url: token_url?,
+            revoke_url: revoke_url?,
+            api_base_url: api_base_url?,
+        },
+        send_updates: send_updates?,
+        max_attempts: max_attempts?,
+        busy_cache_seconds: busy_cache_seconds?,
+        busy_stale_seconds: busy_stale_seconds?,
     })
 }
 
@@ -835,6 +1091,63 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn google_is_off_by_default_and_needs_its_settings_and_a_key() {
+        let s = settings(&[]).unwrap();
+        assert!(s.google.is_none() && s.encryption.is_none());
+        let err = settings(&[("GOOGLE_CLIENT_ID", "id.apps.googleusercontent.com")]).unwrap_err();
+        let names: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            names,
+            [
+                "GOOGLE_CLIENT_SECRET",
+                "GOOGLE_REDIRECT_URI",
+                "ENCRYPTION_KEY"
+            ]
+        );
+        let err = settings(&[("ENCRYPTION_KEY", "c2hvcnQ=")]).unwrap_err();
+        assert_eq!(err.0[0].variable, "ENCRYPTION_KEY");
+        assert!(
+            !err.to_string().contains("c2hvcnQ="),
+            "keys are not printed"
+        );
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let err =
+            settings(&[("ENCRYPTION_KEY", key), ("ENCRYPTION_OLD_KEYS", "nope")]).unwrap_err();
+        assert_eq!(err.0[0].variable, "ENCRYPTION_OLD_KEYS");
+        let s = settings(&[
+            ("GOOGLE_CLIENT_ID", "id.apps.googleusercontent.com"),
+            ("GOOGLE_CLIENT_SECRET", "secret-value"),
+            (
+                "GOOGLE_REDIRECT_URI",
+                "https://book.example.com/integrations/google/callback",
+            ),
+            ("GOOGLE_API_BASE_URL", "http://127.0.0.1:9/calendar/v3"),
+            ("GOOGLE_SEND_UPDATES", "none"),
+            ("ENCRYPTION_KEY", key),
+        ])
+        .unwrap();
+        let google = s.google.as_ref().unwrap();
+        assert_eq!(
+            google.endpoints.api_base_url,
+            "http://127.0.0.1:9/calendar/v3/"
+        );
+        assert_eq!(google.send_updates.as_str(), "none");
+        assert_eq!(google.max_attempts, 8);
+        let described = format!("{:?} {:?}", s, s.describe());
+        assert!(!described.contains("secret-value") && !described.contains(key));
+        let err = settings(&[
+            ("GOOGLE_CLIENT_ID", "id"),
+            ("GOOGLE_CLIENT_SECRET", "s"),
+            ("GOOGLE_REDIRECT_URI", "https://book.example.com/callback"),
+            ("GOOGLE_SEND_UPDATES", "everyone"),
+            ("ENCRYPTION_KEY", key),
+        ])
+        .unwrap_err();
+        let names: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert_eq!(names, ["GOOGLE_SEND_UPDATES", "GOOGLE_REDIRECT_URI"]);
     }
 
     #[test]

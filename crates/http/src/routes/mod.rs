@@ -4,6 +4,7 @@ pub mod auth;
 pub mod calendars;
 pub mod calls;
 pub mod dial;
+pub mod google;
 pub mod health;
 pub mod metrics;
 pub mod privacy;

@@ -105,6 +105,14 @@ pub async fn delete_me(
     state: web::Data<AppState>,
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
+    // Read first: deleting the account forgets who made a connection.
+    let grants = match &state.google {
+        Some(google) => google
+            .made_by(who.0.user.id)
+            .await
+            .map_err(ApiError::internal)?,
+        None => Vec::new(),
+    };
     state
         .privacy
         .delete_account(&who.0)
@@ -117,6 +125,13 @@ pub async fn delete_me(
             },
             DeleteAccountError::Unknown(e) => ApiError::internal(e),
         })?;
+    // The Google grants the user gave are revoked and their tokens deleted
+    // (the calendars stay, unconnected).
+    if let Some(google) = &state.google
+        && let Err(e) = google.revoke_all(&grants).await
+    {
+        tracing::error!(error = %e, "could not remove the Google connections of a deleted account");
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
