@@ -13,6 +13,7 @@ mod calls;
 mod deploy;
 mod dial;
 mod fixtures;
+mod google;
 mod health;
 mod limits;
 mod logs;
