@@ -957,6 +957,12 @@ google_test!(
         )
         .await;
         assert_eq!(s["jobs_pending"], 0, "{s}");
+        assert!(
+            s["last_job_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("503")),
+            "the failure is shown: {s}"
+        );
         assert_eq!(
             s["status"], "connected",
             "a failed job is not a dead grant: {s}"
@@ -973,11 +979,17 @@ google_test!(
             None,
         );
         let b = book(app, &admin, DEFAULT_CALENDAR, "2030-03-13T11:00:00-07:00").await;
-        eventually(app, "the refusal", WAIT, async || {
+        let s = eventually(app, "the refusal", WAIT, async || {
             let s = google_status(app, &admin, DEFAULT_CALENDAR).await;
             (s["jobs_failed"] == 2).then_some(s)
         })
         .await;
+        assert!(
+            s["last_job_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("400")),
+            "the latest failure is shown: {s}"
+        );
         assert_eq!(count(google, "POST", "/events"), 3);
 
         // Retrying queues both again; Google takes them now.
@@ -995,6 +1007,7 @@ google_test!(
         wait_for_event(app, google, "primary", &b).await;
         let s = wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
         assert_eq!(s["jobs_failed"], 0, "{s}");
+        assert_eq!(s["last_job_error"], Value::Null, "{s}");
         assert_eq!(google.events("primary").len(), 2);
     }
 );
@@ -1341,5 +1354,60 @@ google_test!(
             started.elapsed()
         );
         google.set_delay(Duration::ZERO);
+    }
+);
+
+on_both_backends!(
+    without_google_settings_the_routes_say_it_is_not_configured,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        let (status, body) = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/calendars/{DEFAULT_CALENDAR}/google"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["configured"], false, "{body}");
+        assert_eq!(body["status"], "not_connected", "{body}");
+        for (method, path, payload) in [
+            (
+                Method::POST,
+                format!("/api/v1/calendars/{DEFAULT_CALENDAR}/google/connect"),
+                Some(json!({})),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/calendars/{DEFAULT_CALENDAR}/google/retry"),
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/calendars/{DEFAULT_CALENDAR}/google"),
+                None,
+            ),
+        ] {
+            let (status, body) = app.api(method, &path, Some(&admin), payload.as_ref()).await;
+            assert_eq!(status, 404, "{path}: {body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("not configured")),
+                "{path}: {body}"
+            );
+        }
+        let response = app
+            .client
+            .get(format!(
+                "{}/integrations/google/callback?code=x&state=y",
+                app.address
+            ))
+            .send()
+            .await
+            .expect("callback");
+        assert_eq!(response.status(), 404);
     }
 );

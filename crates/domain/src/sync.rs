@@ -116,10 +116,12 @@ pub struct PendingConnect {
 }
 
 /// Jobs of one calendar that are not done.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncCounts {
     pub pending: u64,
     pub failed: u64,
+    /// The most recent failure of a job still pending or failed (no secrets).
+    pub last_error: Option<String>,
 }
 
 /// One claimed outbox job: make Google agree with appointment

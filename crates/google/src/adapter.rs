@@ -98,6 +98,9 @@ const BUSY_ANSWERS_PER_CALENDAR: usize = 16;
 /// Google Calendar behind the domain's ports.
 pub struct GoogleCalendar {
     oauth: OAuthClient,
+    /// The same client with the free/busy timeout: a token refresh during a
+    /// voice turn waits no longer than the free/busy call itself.
+    busy_oauth: OAuthClient,
     api: CalendarApi,
     busy_api: CalendarApi,
     keys: Arc<KeyRing>,
@@ -164,8 +167,10 @@ impl GoogleCalendar {
         settings: GoogleSettings,
     ) -> Self {
         let busy_api = api.clone().with_timeout(settings.busy_timeout);
+        let busy_oauth = oauth.clone().with_timeout(settings.busy_timeout);
         Self {
             oauth,
+            busy_oauth,
             api,
             busy_api,
             keys,
@@ -206,8 +211,13 @@ impl GoogleCalendar {
         locked(&self.known).remove(&calendar);
     }
 
-    /// A valid access token for `connection`, refreshed when needed.
-    async fn access_token(&self, connection: &Connection) -> Result<String, TokenError> {
+    /// A valid access token for `connection`, refreshed when needed
+    /// (`quick`: within the free/busy timeout).
+    async fn access_token(
+        &self,
+        connection: &Connection,
+        quick: bool,
+    ) -> Result<String, TokenError> {
         let calendar = connection.calendar_id;
         if let Some(cached) = locked(&self.tokens).get(&calendar)
             && cached.sealed == connection.refresh_token.bytes
@@ -228,7 +238,8 @@ impl GoogleCalendar {
                 })
             })?;
         let refresh_token = String::from_utf8_lossy(&refresh_token).into_owned();
-        match self.oauth.refresh(&refresh_token).await {
+        let oauth = if quick { &self.busy_oauth } else { &self.oauth };
+        match oauth.refresh(&refresh_token).await {
             Ok(access) => {
                 let lifetime = StdDuration::from_secs(
                     u64::try_from(access.expires_in.saturating_sub(60)).unwrap_or(0),
@@ -256,14 +267,19 @@ impl GoogleCalendar {
 
     /// Runs `call` with an access token; a 401 refreshes the token and runs
     /// it once more.
-    async fn with_token<T, F, Fut>(&self, connection: &Connection, call: F) -> Result<T, Failure>
+    async fn with_token<T, F, Fut>(
+        &self,
+        connection: &Connection,
+        quick: bool,
+        call: F,
+    ) -> Result<T, Failure>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
         for first in [true, false] {
             let token = self
-                .access_token(connection)
+                .access_token(connection, quick)
                 .await
                 .map_err(Failure::Token)?;
             match call(token).await {
@@ -322,7 +338,7 @@ impl GoogleCalendar {
         }
         let gcal = connection.google_calendar_id.as_str();
         match self
-            .with_token(connection, |token| async move {
+            .with_token(connection, true, |token| async move {
                 self.busy_api.free_busy(&token, gcal, window).await
             })
             .await
@@ -432,7 +448,7 @@ impl CalendarMirror for GoogleCalendar {
         let gcal = connection.google_calendar_id.as_str();
         let send = self.settings.send_updates;
         let event = &event;
-        self.with_token(connection, |token| async move {
+        self.with_token(connection, false, |token| async move {
             self.api.upsert_event(&token, gcal, event, send).await
         })
         .await
@@ -448,7 +464,7 @@ impl CalendarMirror for GoogleCalendar {
         let gcal = connection.google_calendar_id.as_str();
         let send = self.settings.send_updates;
         let id = id.as_str();
-        self.with_token(connection, |token| async move {
+        self.with_token(connection, false, |token| async move {
             self.api.delete_event(&token, gcal, id, send).await
         })
         .await

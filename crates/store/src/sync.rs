@@ -141,15 +141,27 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Releases a job whose appointment changed while it ran: it runs again
-    /// at once (the newer change is already due).
-    async fn release(&self, job: &SyncJob) -> anyhow::Result<()> {
-        self.write(
-            r#"UPDATE "calendar_sync_jobs" SET "locked_until" = NULL WHERE "id" = $1"#,
-            vec![job.id.into()],
-            "release a calendar sync job",
-        )
-        .await?;
+    /// Ends a claimed job with `sql` (`$1` its id, `$2` the generation it
+    /// was claimed at, then `values`), which changes nothing when the
+    /// appointment changed since: then the job is only released, to run
+    /// again at once (the newer change is already due).
+    async fn settle(
+        &self,
+        job: &SyncJob,
+        sql: &str,
+        values: Vec<Value>,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let mut all: Vec<Value> = vec![job.id.into(), job.generation.into()];
+        all.extend(values);
+        if self.write(sql, all, what).await? == 0 {
+            self.write(
+                r#"UPDATE "calendar_sync_jobs" SET "locked_until" = NULL WHERE "id" = $1"#,
+                vec![job.id.into()],
+                "release a calendar sync job",
+            )
+            .await?;
+        }
         Ok(())
     }
 }
@@ -393,57 +405,35 @@ RETURNING "id", "calendar_id", "appointment_id", "generation", "attempts""#
     }
 
     async fn done(&self, job: &SyncJob) -> anyhow::Result<()> {
-        let deleted = self
-            .write(
-                r#"DELETE FROM "calendar_sync_jobs" WHERE "id" = $1 AND "generation" = $2"#,
-                vec![job.id.into(), job.generation.into()],
-                "finish a calendar sync job",
-            )
-            .await?;
-        if deleted == 0 {
-            self.release(job).await?;
-        }
-        Ok(())
+        self.settle(
+            job,
+            r#"DELETE FROM "calendar_sync_jobs" WHERE "id" = $1 AND "generation" = $2"#,
+            Vec::new(),
+            "finish a calendar sync job",
+        )
+        .await
     }
 
     async fn retry_at(&self, job: &SyncJob, at: DateTime<Utc>, error: &str) -> anyhow::Result<()> {
-        let changed = self
-            .write(
-                r#"UPDATE "calendar_sync_jobs" SET "run_at" = $2, "locked_until" = NULL, "last_error" = $3, "updated_at" = $2
-WHERE "id" = $1 AND "generation" = $4"#,
-                vec![
-                    job.id.into(),
-                    whole_seconds(at).into(),
-                    storable(error).into_owned().into(),
-                    job.generation.into(),
-                ],
-                "reschedule a calendar sync job",
-            )
-            .await?;
-        if changed == 0 {
-            self.release(job).await?;
-        }
-        Ok(())
+        self.settle(
+            job,
+            r#"UPDATE "calendar_sync_jobs" SET "run_at" = $3, "locked_until" = NULL, "last_error" = $4, "updated_at" = $3
+WHERE "id" = $1 AND "generation" = $2"#,
+            vec![whole_seconds(at).into(), storable(error).into_owned().into()],
+            "reschedule a calendar sync job",
+        )
+        .await
     }
 
     async fn fail(&self, job: &SyncJob, error: &str, at: DateTime<Utc>) -> anyhow::Result<()> {
-        let changed = self
-            .write(
-                r#"UPDATE "calendar_sync_jobs" SET "status" = 'failed', "locked_until" = NULL, "last_error" = $2, "updated_at" = $3
-WHERE "id" = $1 AND "generation" = $4"#,
-                vec![
-                    job.id.into(),
-                    storable(error).into_owned().into(),
-                    whole_seconds(at).into(),
-                    job.generation.into(),
-                ],
-                "mark a calendar sync job failed",
-            )
-            .await?;
-        if changed == 0 {
-            self.release(job).await?;
-        }
-        Ok(())
+        self.settle(
+            job,
+            r#"UPDATE "calendar_sync_jobs" SET "status" = 'failed', "locked_until" = NULL, "updated_at" = $3, "last_error" = $4
+WHERE "id" = $1 AND "generation" = $2"#,
+            vec![whole_seconds(at).into(), storable(error).into_owned().into()],
+            "mark a calendar sync job failed",
+        )
+        .await
     }
 
     async fn enqueue_upcoming(
@@ -492,9 +482,22 @@ FROM "calendar_sync_jobs" WHERE "calendar_id" = $1"#,
         };
         let pending: i64 = row.try_get("", "pending")?;
         let failed: i64 = row.try_get("", "failed")?;
+        let last_error = self
+            .db
+            .query_one_raw(statement(
+                self.backend,
+                r#"SELECT "last_error" FROM "calendar_sync_jobs"
+WHERE "calendar_id" = $1 AND "last_error" IS NOT NULL ORDER BY "updated_at" DESC, "id" DESC LIMIT 1"#,
+                vec![calendar.as_uuid().into()],
+            ))
+            .await
+            .context("could not read the last calendar sync failure")?
+            .map(|row| row.try_get::<String>("", "last_error"))
+            .transpose()?;
         Ok(SyncCounts {
             pending: u64::try_from(pending).unwrap_or(0),
             failed: u64::try_from(failed).unwrap_or(0),
+            last_error,
         })
     }
 }

@@ -52,6 +52,8 @@ pub struct GoogleStatusBody {
     /// Changes Google refused or that failed every attempt (retry them with
     /// `POST …/google/retry`).
     pub jobs_failed: u64,
+    /// Why the most recent of those jobs failed (the last attempt's error).
+    pub last_job_error: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -77,9 +79,11 @@ pub struct CallbackQuery {
     pub error: Option<String>,
 }
 
+/// The connections service, or 404: without `GOOGLE_CLIENT_ID` this server
+/// has no Google integration (a setting, not a passing outage).
 fn google(state: &AppState) -> Result<&Connections, ApiError> {
     state.google.as_ref().ok_or_else(|| {
-        ApiError::ServiceUnavailable(
+        ApiError::NotFound(
             "Google Calendar is not configured on this server (GOOGLE_CLIENT_ID)".to_owned(),
         )
     })
@@ -105,9 +109,8 @@ fn connection_error(e: ConnectionError) -> ApiError {
     responses(
         (status = 200, description = "Google's consent address", body = ConnectStarted),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such calendar (or not yours)", body = ErrorBody),
+        (status = 404, description = "No such calendar (or not yours), or Google Calendar is not configured", body = ErrorBody),
         (status = 422, description = "Invalid Google calendar id", body = ErrorBody),
-        (status = 503, description = "Google Calendar is not configured", body = ErrorBody),
     )
 )]
 pub async fn connect(
@@ -169,8 +172,8 @@ fn page(status: actix_web::http::StatusCode, title: &str, text: &str) -> HttpRes
     responses(
         (status = 200, description = "Connected (an HTML page)", content_type = "text/html", body = String),
         (status = 400, description = "Refused, or a bad, used or expired state: nothing stored (an HTML page)", content_type = "text/html", body = String),
+        (status = 404, description = "Google Calendar is not configured", body = ErrorBody),
         (status = 502, description = "Google could not be reached (an HTML page)", content_type = "text/html", body = String),
-        (status = 503, description = "Google Calendar is not configured", body = ErrorBody),
     )
 )]
 pub async fn callback(
@@ -257,6 +260,7 @@ pub async fn status(
             last_error: None,
             jobs_pending: 0,
             jobs_failed: 0,
+            last_job_error: None,
         }));
     };
     let view = google
@@ -274,6 +278,7 @@ pub async fn status(
         last_error: c.and_then(|c| c.last_error.clone()),
         jobs_pending: view.jobs.pending,
         jobs_failed: view.jobs.failed,
+        last_job_error: view.jobs.last_error.clone(),
     }))
 }
 
@@ -286,8 +291,7 @@ pub async fn status(
     responses(
         (status = 200, description = "Disconnected", body = DisconnectedBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such calendar, or not connected", body = ErrorBody),
-        (status = 503, description = "Google Calendar is not configured", body = ErrorBody),
+        (status = 404, description = "No such calendar, not connected, or Google Calendar is not configured", body = ErrorBody),
     )
 )]
 pub async fn disconnect(
@@ -312,8 +316,7 @@ pub async fn disconnect(
     responses(
         (status = 200, description = "Queued again", body = RequeuedBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such calendar (or not yours)", body = ErrorBody),
-        (status = 503, description = "Google Calendar is not configured", body = ErrorBody),
+        (status = 404, description = "No such calendar (or not yours), or Google Calendar is not configured", body = ErrorBody),
     )
 )]
 pub async fn retry(
