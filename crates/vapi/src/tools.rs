@@ -63,30 +63,44 @@ pub struct ToolRunner {
     settings: ToolSettings,
 }
 
-/// An answer, and whether it may be replayed to a retry of the same call
-/// (business outcomes may; passing failures must not).
+/// How a retry of the same call (same `toolCallId`) gets this answer again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// A business outcome: the answer is kept in the replay store.
+    Store,
+    /// A new booking: the appointment itself, stored with the idempotency
+    /// key `vapi:<toolCallId>` in the booking's own transaction, answers a
+    /// retry (the store answers `Replayed`, and the same words follow from
+    /// it), so keeping the answer too would only cost a second commit per
+    /// booking and another copy of the caller's details.
+    FromBooking,
+    /// A passing failure: a retry runs again.
+    Never,
+}
+
+/// An answer, and how it is replayed to a retry of the same call.
 struct Answer {
     result: ToolResult,
-    replayable: bool,
+    replay: Replay,
 }
 
 impl Answer {
     fn ok(call: &ToolCall, text: impl Into<String>, metadata: Value) -> Self {
         Self {
             result: ToolResult::ok(call, text, metadata),
-            replayable: true,
+            replay: Replay::Store,
         }
     }
     fn refuse(call: &ToolCall, text: impl Into<String>, metadata: Value) -> Self {
         Self {
             result: ToolResult::err(call, text, metadata),
-            replayable: true,
+            replay: Replay::Store,
         }
     }
     fn transient(call: &ToolCall, text: impl Into<String>, metadata: Value) -> Self {
         Self {
             result: ToolResult::err(call, text, metadata),
-            replayable: false,
+            replay: Replay::Never,
         }
     }
 }
@@ -151,7 +165,7 @@ impl ToolRunner {
             }
         }
         let answer = self.execute(calendar, call, arguments, context).await;
-        if call.id.is_empty() || !answer.replayable {
+        if call.id.is_empty() || answer.replay != Replay::Store {
             return answer.result;
         }
         let body = match serde_json::to_string(&answer.result) {
@@ -498,7 +512,7 @@ impl ToolRunner {
                     ),
                 };
                 let metadata = with_status(appointment_json(a, zone), status);
-                Answer::ok(
+                let mut answer = Answer::ok(
                     call,
                     format!(
                         "{lead} {}, for {} minutes. The confirmation code is {}. Read the code back to the caller and ask if there is anything else.",
@@ -507,7 +521,11 @@ impl ToolRunner {
                         a.confirmation_code().spelled()
                     ),
                     metadata,
-                )
+                );
+                if booking.status == BookStatus::Booked {
+                    answer.replay = Replay::FromBooking;
+                }
+                answer
             }
             Err(BookError::Unavailable {
                 reason,
