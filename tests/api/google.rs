@@ -1411,3 +1411,78 @@ on_both_backends!(
         assert_eq!(response.status(), 404);
     }
 );
+
+/// Two server instances on one PostgreSQL, both running sync workers, both
+/// taking bookings: every booking reaches Google exactly once (no job is
+/// run by both; a second run would show as a second insert of the event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_one_postgres_mirror_each_booking_once() {
+    let name = "two_instances_on_one_postgres_mirror_each_booking_once";
+    let Some((a, google)) = start(Db::Postgres, name, &[]).await else {
+        return;
+    };
+    let endpoints = google.endpoints();
+    let shared = a.database_url().to_owned();
+    let b = spawn(
+        Db::Postgres,
+        &format!("{name}_b"),
+        &[
+            ("DATABASE_URL", shared.as_str()),
+            ("GOOGLE_CLIENT_ID", CLIENT_ID),
+            ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET),
+            ("GOOGLE_REDIRECT_URI", REDIRECT_URI),
+            ("GOOGLE_AUTH_URL", &endpoints.auth_url),
+            ("GOOGLE_TOKEN_URL", &endpoints.token_url),
+            ("GOOGLE_REVOKE_URL", &endpoints.revoke_url),
+            ("GOOGLE_API_BASE_URL", &endpoints.api_base_url),
+            ("ENCRYPTION_KEY", KEY),
+        ],
+    )
+    .await
+    .expect("the second instance");
+    let admin = a.admin_token().await;
+    connect(&a, &admin, DEFAULT_CALENDAR, None).await;
+
+    // 24 bookings, alternately through each instance, concurrently.
+    let starts: Vec<String> = ["2030-03-04", "2030-03-05"]
+        .iter()
+        .flat_map(|day| {
+            (0..12).map(move |half_hours| {
+                format!(
+                    "{day}T{:02}:{:02}:00-08:00",
+                    9 + half_hours / 2,
+                    (half_hours % 2) * 30
+                )
+            })
+        })
+        .collect();
+    let booked = futures::future::join_all(starts.iter().enumerate().map(|(i, start)| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let admin = admin.as_str();
+        async move { book(app, admin, DEFAULT_CALENDAR, start).await }
+    }))
+    .await;
+    assert_eq!(booked.len(), 24);
+
+    let all_there = eventually(
+        &a,
+        "24 events in Google",
+        Duration::from_secs(30),
+        async || {
+            b.clock.advance(chrono::Duration::seconds(1));
+            let events = google.events("primary");
+            (events.len() == 24).then_some(events)
+        },
+    )
+    .await;
+    for appointment in &booked {
+        let id = event_id_of(appointment);
+        assert!(all_there.iter().any(|e| e.id == id), "{id} mirrored");
+        assert_eq!(google.insert_count(&id), 1, "{id} inserted once");
+    }
+    assert_eq!(count(&google, "POST", "/events"), 24, "no second insert");
+    let s = wait_for_sync(&a, &admin, DEFAULT_CALENDAR).await;
+    assert_eq!(s["jobs_failed"], 0, "{s}");
+    b.cleanup().await;
+    a.cleanup().await;
+}
