@@ -757,3 +757,47 @@ on_both_backends!(
         assert!(is_error(&unknown_slug), "{unknown_slug}");
     }
 );
+
+on_both_backends!(
+    a_calendar_change_made_through_another_instance_is_routed_within_a_second,
+    &[],
+    async |app: &TestApp| {
+        let other = crate::helpers::spawn(
+            crate::helpers::Db::Sqlite,
+            "routing_second_instance",
+            &[("DATABASE_URL", app.database_url())],
+        )
+        .await
+        .expect("the second instance");
+        // This instance routes an unknown line to the only calendar (and
+        // keeps that answer for a moment).
+        let only = tool_via(app, "/vapi/tools", Some("asst-unknown"), None).await;
+        assert!(!is_error(&only), "{only}");
+        // The other instance adds a second calendar: there, at once, the
+        // line is no longer routed.
+        let admin = other.admin_token().await;
+        create_calendar(
+            &other,
+            &admin,
+            json!({"name": "Second", "slug": "second", "time_zone": "UTC"}),
+        )
+        .await;
+        let there = tool_via(&other, "/vapi/tools", Some("asst-unknown"), None).await;
+        assert_eq!(there["metadata"]["status"], "not_configured", "{there}");
+        // Here, within the routing cache's second.
+        let started = std::time::Instant::now();
+        loop {
+            let here = tool_via(app, "/vapi/tools", Some("asst-unknown"), None).await;
+            if here["metadata"]["status"] == "not_configured" {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(3),
+                "still routed after {:?}: {here}",
+                started.elapsed()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        other.cleanup().await;
+    }
+);

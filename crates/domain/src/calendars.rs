@@ -114,6 +114,60 @@ pub struct CalendarService {
     clock: Arc<dyn Clock>,
     /// Where calendar changes are recorded (none: not recorded).
     audit: Option<Arc<dyn AuditLog>>,
+    /// Recent routing answers (shared by the clones of this service).
+    routes: Arc<RouteCache>,
+}
+
+/// How long [`CalendarService::route`] reuses an answer. Every VAPI request
+/// is routed; on a busy line the same answer is asked for many times a
+/// second, and reading it (up to three queries) cost as much as a booking's
+/// own statement (docs/performance.md). A change made through this
+/// instance is seen at once (the cache is cleared); one made through
+/// another instance sharing the database, within this time.
+pub const ROUTE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// The most routing answers kept (a request's hints are its key).
+const ROUTE_CACHE_MAX: usize = 1024;
+
+type RouteKey = (Option<String>, Option<String>, Option<String>);
+
+#[derive(Default)]
+struct RouteCache {
+    entries: std::sync::Mutex<std::collections::HashMap<RouteKey, (Calendar, std::time::Instant)>>,
+}
+
+impl RouteCache {
+    fn entries(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<RouteKey, (Calendar, std::time::Instant)>,
+    > {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &RouteKey) -> Option<Calendar> {
+        self.entries()
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < ROUTE_CACHE_TTL)
+            .map(|(calendar, _)| calendar.clone())
+    }
+
+    fn put(&self, key: RouteKey, calendar: &Calendar) {
+        let mut entries = self.entries();
+        if entries.len() >= ROUTE_CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < ROUTE_CACHE_TTL);
+            if entries.len() >= ROUTE_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (calendar.clone(), std::time::Instant::now()));
+    }
+
+    fn clear(&self) {
+        self.entries().clear();
+    }
 }
 
 impl CalendarService {
@@ -122,6 +176,7 @@ impl CalendarService {
             repo,
             clock,
             audit: None,
+            routes: Arc::default(),
         }
     }
 
@@ -187,6 +242,7 @@ impl CalendarService {
             .create(&calendar)
             .await
             .map_err(|e| write_error(e, &calendar))?;
+        self.routes.clear();
         self.audit(
             principal,
             "calendar.create",
@@ -229,6 +285,7 @@ impl CalendarService {
             .update(&calendar)
             .await
             .map_err(|e| write_error(e, &calendar))?;
+        self.routes.clear();
         self.audit(
             principal,
             "calendar.update",
@@ -258,6 +315,7 @@ impl CalendarService {
                 StoreCalendarDeleteError::HasUpcoming(n) => CalendarDeleteError::HasUpcoming(n),
                 StoreCalendarDeleteError::Unknown(e) => CalendarDeleteError::Unknown(e),
             })?;
+        self.routes.clear();
         self.audit(
             principal,
             "calendar.delete",
@@ -295,8 +353,23 @@ impl CalendarService {
 
     /// The calendar a VAPI request is for: the slug on the URL wins; then the
     /// assistant or phone number the call came through; then the only
-    /// calendar, when there is exactly one.
+    /// calendar, when there is exactly one. An answer is reused for
+    /// [`ROUTE_CACHE_TTL`].
     pub async fn route(&self, hints: &RouteHints<'_>) -> Result<Calendar, RouteError> {
+        let key: RouteKey = (
+            hints.slug.map(str::to_owned),
+            hints.assistant_id.map(str::to_owned),
+            hints.phone_number_id.map(str::to_owned),
+        );
+        if let Some(calendar) = self.routes.get(&key) {
+            return Ok(calendar);
+        }
+        let calendar = self.route_uncached(hints).await?;
+        self.routes.put(key, &calendar);
+        Ok(calendar)
+    }
+
+    async fn route_uncached(&self, hints: &RouteHints<'_>) -> Result<Calendar, RouteError> {
         if let Some(raw) = hints.slug {
             let found = match Slug::parse(raw) {
                 Ok(slug) => self
