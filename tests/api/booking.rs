@@ -424,3 +424,60 @@ on_both_backends!(
         assert_eq!(found["metadata"]["status"], "none", "{found}");
     }
 );
+
+on_both_backends!(
+    a_retried_booking_that_was_refused_runs_again,
+    &[],
+    async |app: &TestApp| {
+        let holder = app
+            .tool_from(
+                Some("+14155550001"),
+                "holder",
+                "book_appointment",
+                book_args("Ann Lee", "2030-03-12", "11:00"),
+            )
+            .await;
+        assert_eq!(holder["metadata"]["status"], "booked", "{holder}");
+        let refused = app
+            .tool_from(
+                Some("+14155550002"),
+                "late-caller",
+                "book_appointment",
+                book_args("Ray Chan", "2030-03-12", "11:00"),
+            )
+            .await;
+        assert!(is_error(&refused), "{refused}");
+        assert_eq!(refused["metadata"]["reason"], "taken", "{refused}");
+        // The first caller cancels; VAPI retries the refused call (its answer
+        // was lost): nothing was booked the first time, so it runs again.
+        let code = holder["metadata"]["confirmation_code"].as_str().unwrap();
+        let cancelled = app
+            .tool_from(
+                Some("+14155550001"),
+                "holder-cancels",
+                "cancel_appointment",
+                json!({"confirmation_code": code}),
+            )
+            .await;
+        assert_eq!(cancelled["metadata"]["status"], "cancelled", "{cancelled}");
+        let retried = app
+            .tool_from(
+                Some("+14155550002"),
+                "late-caller",
+                "book_appointment",
+                book_args("Ray Chan", "2030-03-12", "11:00"),
+            )
+            .await;
+        assert_eq!(retried["metadata"]["status"], "booked", "{retried}");
+        // And a retry of that booking answers the same words, booking nothing more.
+        let again = app
+            .tool_from(
+                Some("+14155550002"),
+                "late-caller",
+                "book_appointment",
+                book_args("Ray Chan", "2030-03-12", "11:00"),
+            )
+            .await;
+        assert_eq!(again, retried);
+    }
+);

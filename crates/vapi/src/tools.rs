@@ -63,44 +63,30 @@ pub struct ToolRunner {
     settings: ToolSettings,
 }
 
-/// How a retry of the same call (same `toolCallId`) gets this answer again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Replay {
-    /// A business outcome: the answer is kept in the replay store.
-    Store,
-    /// A new booking: the appointment itself, stored with the idempotency
-    /// key `vapi:<toolCallId>` in the booking's own transaction, answers a
-    /// retry (the store answers `Replayed`, and the same words follow from
-    /// it), so keeping the answer too would only cost a second commit per
-    /// booking and another copy of the caller's details.
-    FromBooking,
-    /// A passing failure: a retry runs again.
-    Never,
-}
-
-/// An answer, and how it is replayed to a retry of the same call.
+/// An answer, and whether it may be replayed to a retry of the same call
+/// (business outcomes may; passing failures must not).
 struct Answer {
     result: ToolResult,
-    replay: Replay,
+    replayable: bool,
 }
 
 impl Answer {
     fn ok(call: &ToolCall, text: impl Into<String>, metadata: Value) -> Self {
         Self {
             result: ToolResult::ok(call, text, metadata),
-            replay: Replay::Store,
+            replayable: true,
         }
     }
     fn refuse(call: &ToolCall, text: impl Into<String>, metadata: Value) -> Self {
         Self {
             result: ToolResult::err(call, text, metadata),
-            replay: Replay::Store,
+            replayable: true,
         }
     }
     fn transient(call: &ToolCall, text: impl Into<String>, metadata: Value) -> Self {
         Self {
             result: ToolResult::err(call, text, metadata),
-            replay: Replay::Never,
+            replayable: false,
         }
     }
 }
@@ -142,11 +128,19 @@ impl ToolRunner {
                 );
             }
         };
-        let mutating = matches!(
+        // A retried cancellation or move (same toolCallId) gets the first
+        // answer again from the replay store. A booking needs no kept answer:
+        // a new one is stored with the idempotency key `vapi:<toolCallId>` in
+        // its own transaction, so a retry is answered from the appointment
+        // (`Replayed`, the same words); a refused one changed nothing, so a
+        // retry may simply run again. Skipping the store saves a read on every
+        // booking and a commit on every refused one, and keeps no extra copy
+        // of the caller's details.
+        let replayed_from_store = matches!(
             call.name.as_str(),
-            "book_appointment" | "cancel_appointment" | "reschedule_appointment"
+            "cancel_appointment" | "reschedule_appointment"
         );
-        if !mutating {
+        if !replayed_from_store {
             return self
                 .execute(calendar, call, arguments, context)
                 .await
@@ -165,7 +159,7 @@ impl ToolRunner {
             }
         }
         let answer = self.execute(calendar, call, arguments, context).await;
-        if call.id.is_empty() || answer.replay != Replay::Store {
+        if call.id.is_empty() || !answer.replayable {
             return answer.result;
         }
         let body = match serde_json::to_string(&answer.result) {
@@ -512,7 +506,7 @@ impl ToolRunner {
                     ),
                 };
                 let metadata = with_status(appointment_json(a, zone), status);
-                let mut answer = Answer::ok(
+                Answer::ok(
                     call,
                     format!(
                         "{lead} {}, for {} minutes. The confirmation code is {}. Read the code back to the caller and ask if there is anything else.",
@@ -521,11 +515,7 @@ impl ToolRunner {
                         a.confirmation_code().spelled()
                     ),
                     metadata,
-                );
-                if booking.status == BookStatus::Booked {
-                    answer.replay = Replay::FromBooking;
-                }
-                answer
+                )
             }
             Err(BookError::Unavailable {
                 reason,
