@@ -196,8 +196,9 @@ pub trait SyncQueue: Send + Sync {
     async fn retry_at(&self, job: &SyncJob, at: DateTime<Utc>, error: &str) -> anyhow::Result<()>;
     /// Gives up: the job stays, `failed`, until [`retry_failed`](Self::retry_failed).
     async fn fail(&self, job: &SyncJob, error: &str, at: DateTime<Utc>) -> anyhow::Result<()>;
-    /// Queues every active appointment of `calendar` that ends after `from`
-    /// (on connecting); returns how many.
+    /// Queues every appointment of `calendar` that ends after `from`, active
+    /// or cancelled (on connecting: active ones get their event, cancelled
+    /// ones lose one left from an earlier connection); returns how many.
     async fn enqueue_upcoming(
         &self,
         calendar: CalendarId,

@@ -444,7 +444,7 @@ WHERE "id" = $1 AND "generation" = $2"#,
         let sql = format!(
             r#"INSERT INTO "calendar_sync_jobs" ({JOB_COLUMNS})
 SELECT "a"."id", "a"."calendar_id", 1, 'pending', 0, $2, NULL, NULL, $2, $2 FROM "appointments" "a"
-WHERE "a"."calendar_id" = $1 AND "a"."status" = 'confirmed' AND "a"."ends_at" > $2
+WHERE "a"."calendar_id" = $1 AND "a"."ends_at" > $2
 {REQUEUE}"#
         );
         self.write(
