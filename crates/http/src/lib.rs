@@ -10,6 +10,7 @@ pub mod auth;
 mod errors;
 mod json;
 mod limits;
+mod listing;
 mod middleware;
 pub mod openapi;
 mod routes;

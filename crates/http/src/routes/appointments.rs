@@ -18,6 +18,7 @@ use voice_scheduler_domain::{
 
 use crate::auth::Authenticated;
 use crate::errors::FieldProblem;
+use crate::listing::{LOCAL_EXAMPLE, ListParams, uuid_id};
 use crate::openapi::{ErrorBody, UnavailableBody};
 use crate::routes::calendars::{local, not_found};
 use crate::{ApiError, AppState};
@@ -151,78 +152,24 @@ pub async fn list(
 pub fn doc_legacy_list() {}
 
 fn filter(state: &AppState, q: &ListQuery) -> Result<AppointmentFilter, ApiError> {
-    let mut problems = Vec::new();
-    let mut bad = |field: &str, message: String| {
-        problems.push(FieldProblem {
-            field: field.to_owned(),
-            message,
-        })
-    };
-    let calendar_id = q.calendar_id.as_deref().and_then(|raw| {
-        uuid::Uuid::parse_str(raw.trim())
-            .map(CalendarId::from_uuid)
-            .map_err(|_| {
-                bad(
-                    "calendar_id",
-                    format!("'{raw}' is not a calendar id (a UUID)"),
-                )
-            })
-            .ok()
-    });
-    let mut instant = |field: &str, raw: Option<&str>| {
-        raw.and_then(|raw| {
-            DateTime::parse_from_rfc3339(raw.trim())
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    bad(
-                        field,
-                        format!("'{raw}' is not an RFC 3339 time (for example 2030-03-04T09:00:00-08:00)"),
-                    )
-                })
-                .ok()
-        })
-    };
-    let from = instant("from", q.from.as_deref());
-    let to = instant("to", q.to.as_deref());
+    let mut params = ListParams::default();
+    let calendar_id = params.calendar_id(q.calendar_id.as_deref());
+    let from = params.instant("from", q.from.as_deref(), LOCAL_EXAMPLE);
+    let to = params.instant("to", q.to.as_deref(), LOCAL_EXAMPLE);
     let status = q.status.as_deref().and_then(|raw| {
-        AppointmentStatus::parse(raw.trim())
-            .ok_or_else(|| {
-                bad(
-                    "status",
-                    format!("'{raw}' is not a status (confirmed or cancelled)"),
-                )
-            })
-            .ok()
-    });
-    let phone = q.phone.as_deref().and_then(|raw| {
-        PhoneNumber::parse(raw, state.phone_region)
-            .map_err(|e| bad("phone", e.to_string()))
-            .ok()
-    });
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(raw) => match raw.trim().parse::<u64>() {
-            Ok(n) if (1..=voice_scheduler_domain::desk::MAX_PAGE).contains(&n) => n,
-            _ => {
-                bad("limit", format!("'{raw}' is not a number from 1 to 200"));
-                50
-            }
-        },
-    };
-    let after = q.cursor.as_deref().and_then(|raw| {
-        let parsed = raw.split_once('_').and_then(|(ts, id)| {
-            let at = DateTime::from_timestamp(ts.parse().ok()?, 0)?;
-            let id = uuid::Uuid::parse_str(id).ok()?;
-            Some((at, AppointmentId::from_uuid(id)))
-        });
-        if parsed.is_none() {
-            bad("cursor", "not a cursor this API handed out".to_owned());
+        let status = AppointmentStatus::parse(raw.trim());
+        if status.is_none() {
+            params.bad(
+                "status",
+                format!("'{raw}' is not a status (confirmed or cancelled)"),
+            );
         }
-        parsed
+        status
     });
-    if !problems.is_empty() {
-        return Err(ApiError::invalid_fields(problems));
-    }
+    let phone = params.phone(q.phone.as_deref(), state.phone_region);
+    let limit = params.limit(q.limit.as_deref(), voice_scheduler_domain::desk::MAX_PAGE);
+    let after = params.cursor(q.cursor.as_deref(), uuid_id(AppointmentId::from_uuid));
+    params.finish()?;
     Ok(AppointmentFilter {
         calendar_id,
         from,

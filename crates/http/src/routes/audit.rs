@@ -8,7 +8,7 @@ use voice_scheduler_domain::audit::{AuditFilter, AuditReadError, MAX_AUDIT_PAGE}
 use voice_scheduler_domain::ports::AuditRecord;
 
 use crate::auth::Authenticated;
-use crate::errors::FieldProblem;
+use crate::listing::{ListParams, UTC_EXAMPLE};
 use crate::openapi::ErrorBody;
 use crate::{ApiError, AppState};
 
@@ -120,28 +120,21 @@ pub async fn list(
 
 /// Reads the filters, naming every refused one.
 fn filter(q: &AuditQueryParams) -> Result<AuditFilter, ApiError> {
-    let mut problems = Vec::new();
-    let mut bad = |field: &str, message: String| {
-        problems.push(FieldProblem {
-            field: field.to_owned(),
-            message,
-        })
-    };
-    let mut text = |field: &str, raw: Option<&str>| {
+    let mut params = ListParams::default();
+    let text = |params: &mut ListParams, field: &str, raw: Option<&str>| {
         let value = raw?.trim();
         if value.is_empty() || value.chars().count() > MAX_FILTER_CHARS || value.contains('\0') {
-            bad(field, format!("must be 1 to {MAX_FILTER_CHARS} characters"));
+            params.bad(field, format!("must be 1 to {MAX_FILTER_CHARS} characters"));
             return None;
         }
         Some(value.to_owned())
     };
-    let actor_id = text("actor_id", q.actor_id.as_deref());
-    let action = text("action", q.action.as_deref());
-    let resource = text("resource", q.resource.as_deref());
-    let outcome = text("outcome", q.outcome.as_deref());
-    let outcome = match outcome {
+    let actor_id = text(&mut params, "actor_id", q.actor_id.as_deref());
+    let action = text(&mut params, "action", q.action.as_deref());
+    let resource = text(&mut params, "resource", q.resource.as_deref());
+    let outcome = match text(&mut params, "outcome", q.outcome.as_deref()) {
         Some(o) if !OUTCOMES.contains(&o.as_str()) => {
-            bad(
+            params.bad(
                 "outcome",
                 format!("'{o}' is not an outcome (success, failure or denied)"),
             );
@@ -149,55 +142,16 @@ fn filter(q: &AuditQueryParams) -> Result<AuditFilter, ApiError> {
         }
         other => other,
     };
-    let mut instant = |field: &str, raw: Option<&str>| {
-        raw.and_then(|raw| {
-            DateTime::parse_from_rfc3339(raw.trim())
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    bad(
-                        field,
-                        format!(
-                            "'{raw}' is not an RFC 3339 time (for example 2030-03-04T09:00:00Z)"
-                        ),
-                    )
-                })
-                .ok()
-        })
-    };
-    let from = instant("from", q.from.as_deref());
-    let to = instant("to", q.to.as_deref());
+    let from = params.instant("from", q.from.as_deref(), UTC_EXAMPLE);
+    let to = params.instant("to", q.to.as_deref(), UTC_EXAMPLE);
     if let (Some(from), Some(to)) = (from, to)
         && to <= from
     {
-        bad("to", "must be after 'from'".to_owned());
+        params.bad("to", "must be after 'from'".to_owned());
     }
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(raw) => match raw.trim().parse::<u64>() {
-            Ok(n) if (1..=MAX_AUDIT_PAGE).contains(&n) => n,
-            _ => {
-                bad(
-                    "limit",
-                    format!("'{raw}' is not a number from 1 to {MAX_AUDIT_PAGE}"),
-                );
-                50
-            }
-        },
-    };
-    let before = q.cursor.as_deref().and_then(|raw| {
-        let parsed = raw.split_once('_').and_then(|(ts, id)| {
-            let at = DateTime::from_timestamp(ts.parse().ok()?, 0)?;
-            let id = id.parse::<i64>().ok()?;
-            Some((at, id))
-        });
-        if parsed.is_none() {
-            bad("cursor", "not a cursor this API handed out".to_owned());
-        }
-        parsed
-    });
-    if !problems.is_empty() {
-        return Err(ApiError::invalid_fields(problems));
-    }
+    let limit = params.limit(q.limit.as_deref(), MAX_AUDIT_PAGE);
+    let before = params.cursor(q.cursor.as_deref(), |id| id.parse::<i64>().ok());
+    params.finish()?;
     Ok(AuditFilter {
         actor_id,
         action,
