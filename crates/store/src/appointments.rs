@@ -85,38 +85,57 @@ impl Plan {
 ///    `AlreadyBooked`;
 /// 3. any other active appointment holding an overlapping time: `SlotTaken`.
 ///
-/// The holders are read *before* the key: under PostgreSQL's READ COMMITTED
-/// each statement sees a newer snapshot, so a concurrent booking with the same
-/// key that is visible among the holders is visible to the key lookup too, and
-/// a retry is answered `Replayed`, never `AlreadyBooked`.
+/// One query reads both the holders and the row with the key: one snapshot,
+/// so a concurrent booking with the same key that holds the time is seen by
+/// its key too, and a retry is answered `Replayed`, never `AlreadyBooked`.
 async fn decide<C: ConnectionTrait>(
     db: &C,
     plan: &Plan,
 ) -> anyhow::Result<Option<Result<BookOutcome, StoreBookError>>> {
     let new = &plan.new;
-    let holders = active_holding(
-        db,
-        new.calendar_id,
-        new.range.start(),
-        plan.blocked_until,
-        None,
-    )
-    .await?;
-    if let Some(key) = new.idempotency_key.as_deref() {
-        let existing = appointments::Entity::find()
-            .filter(Column::CalendarId.eq(new.calendar_id.as_uuid()))
-            .filter(Column::IdempotencyKey.eq(key))
-            .one(db)
-            .await
-            .context("could not look up the idempotency key")?;
-        if let Some(row) = existing {
-            let existing = rows::appointment(row)?;
-            return Ok(Some(if existing.is_same_request(new) {
-                Ok(BookOutcome::Replayed(existing))
-            } else {
-                Err(StoreBookError::IdempotencyConflict(Box::new(existing)))
-            }));
-        }
+    let start = new.range.start();
+    let key = new.idempotency_key.as_deref();
+    // Each branch carries the calendar, so each is a range scan of its own
+    // index (an `OR` inside one `WHERE` would scan the calendar's history).
+    let mut sql = String::from(
+        r#"SELECT * FROM "appointments"
+WHERE "calendar_id" = $1 AND "status" <> $2
+  AND "starts_at" < $3 AND "starts_at" > $4 AND "blocked_until" > $5"#,
+    );
+    let mut values: Vec<sea_orm::Value> = vec![
+        new.calendar_id.as_uuid().into(),
+        CANCELLED.to_owned().into(),
+        plan.blocked_until.into(),
+        (start - max_hold()).into(),
+        start.into(),
+    ];
+    if let Some(key) = key {
+        sql.push_str(
+            r#"
+UNION ALL
+SELECT * FROM "appointments" WHERE "calendar_id" = $1 AND "idempotency_key" = $6"#,
+        );
+        values.push(key.to_owned().into());
+    }
+    let statement = match db.get_database_backend() {
+        DbBackend::Postgres => Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
+        _ => Statement::from_sql_and_values(DbBackend::Sqlite, sql.replace('$', "?"), values),
+    };
+    let rows = appointments::Entity::find()
+        .from_raw_sql(statement)
+        .all(db)
+        .await
+        .context("could not read the appointments holding the time")?;
+    let (keyed, holders): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .partition(|row| key.is_some() && row.idempotency_key.as_deref() == key);
+    if let Some(row) = keyed.into_iter().next() {
+        let existing = rows::appointment(row)?;
+        return Ok(Some(if existing.is_same_request(new) {
+            Ok(BookOutcome::Replayed(existing))
+        } else {
+            Err(StoreBookError::IdempotencyConflict(Box::new(existing)))
+        }));
     }
     if holders.is_empty() {
         return Ok(None);
@@ -253,6 +272,17 @@ impl Store {
         plan: &Plan,
         record: Option<&AuditEntry>,
     ) -> Step<Result<BookOutcome, StoreBookError>> {
+        // SQLite has one writer at a time: a booking that can only be
+        // refused (the time is held, the key was used) is answered from a
+        // read, without queueing for the write lock. The write below checks
+        // again under the lock, so this read only saves work.
+        if self.backend == Backend::Sqlite {
+            match decide(&self.db, plan).await {
+                Ok(Some(answer)) => return Step::Done(answer),
+                Ok(None) => {}
+                Err(e) => return fail(e),
+            }
+        }
         let code = ConfirmationCode::generate();
         let gate = self.lock_writes().await;
         let inserted = match self.backend {
@@ -292,8 +322,10 @@ impl Store {
         Ok(booked == 1)
     }
 
-    /// SQLite: the booking statement, then the sync job and the audit entry,
-    /// in one `BEGIN IMMEDIATE` transaction; `true` when it inserted.
+    /// SQLite: the booking statement, the sync job and the audit entry
+    /// ([`book_statement_sqlite`]) in one `BEGIN IMMEDIATE` transaction;
+    /// `true` when it inserted. Three round trips to the connection's
+    /// thread (begin, the statements, commit) while the write lock is held.
     async fn book_sqlite(
         &self,
         plan: &Plan,
@@ -304,34 +336,25 @@ impl Store {
             .begin_write()
             .await
             .map_err(|e| DbErr::Custom(format!("{e:#}")))?;
-        let inserted = txn
-            .execute_raw(insert_if_free(Backend::Sqlite, plan, code))
-            .await;
-        match inserted {
-            Ok(done) if done.rows_affected() == 1 => {}
+        match txn
+            .execute_raw(book_statement_sqlite(plan, code, record))
+            .await
+        {
+            // The job and the entry are written only with the appointment,
+            // so any row written means it was booked.
+            Ok(done) if done.rows_affected() >= 1 => {
+                txn.commit().await?;
+                Ok(true)
+            }
             Ok(_) => {
                 rollback(txn).await;
-                return Ok(false);
+                Ok(false)
             }
             Err(e) => {
                 rollback(txn).await;
-                return Err(e);
+                Err(e)
             }
         }
-        let extra = async {
-            sync::enqueue(&txn, plan.new.calendar_id, plan.new.id, plan.new.created_at).await?;
-            if let Some(entry) = record {
-                audit::insert(&txn, entry).await?;
-            }
-            anyhow::Ok(())
-        }
-        .await;
-        if let Err(e) = extra {
-            rollback(txn).await;
-            return Err(DbErr::Custom(format!("{e:#}")));
-        }
-        txn.commit().await?;
-        Ok(true)
     }
 
     /// The database refused the new row (the transaction is over): retry,
@@ -468,6 +491,38 @@ fn book_statement_postgres(
     }
     sql.push_str(r#" SELECT count(*) AS "booked" FROM "ins""#);
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// SQLite: the booking's statements, run as one batch: [`insert_if_free`]'s
+/// insert, then — only if the appointment is there, so only when that
+/// insert made it (its id is new) — the calendar-sync job (when the
+/// calendar is connected to Google) and the audit entry `record`. Each
+/// statement takes its own `?` values, in order.
+fn book_statement_sqlite(
+    plan: &Plan,
+    code: &ConfirmationCode,
+    record: Option<&AuditEntry>,
+) -> Statement {
+    let new = &plan.new;
+    let insert = insert_if_free(Backend::Sqlite, plan, code);
+    let mut values = insert.values.map(|v| v.0).unwrap_or_default();
+    let mut sql = format!("{};\n{}", insert.sql, sync::ENQUEUE_NEW_SQLITE);
+    values.extend(sync::enqueue_new_values_sqlite(
+        new.calendar_id,
+        new.id,
+        new.created_at,
+    ));
+    if let Some(entry) = record {
+        sql.push_str(&format!(
+            r#";
+INSERT INTO "audit_log" ({}) SELECT ?, ?, ?, ?, ?, ?, ?, ?
+WHERE EXISTS (SELECT 1 FROM "appointments" WHERE "id" = ?)"#,
+            audit::AUDIT_COLUMNS,
+        ));
+        values.extend(audit::values(entry));
+        values.push(new.id.as_uuid().into());
+    }
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }
 
 /// The booking as one statement (its own transaction): insert `plan`'s row

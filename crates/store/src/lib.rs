@@ -94,6 +94,8 @@ const SQLITE_BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 /// PostgreSQL pool size.
 const PG_MAX_CONNECTIONS: u32 = 10;
+/// A pooled connection idle at least this long is pinged before use.
+const PING_IF_IDLE_FOR: StdDuration = StdDuration::from_secs(10);
 /// How long to wait for a PostgreSQL connection before failing (so an outage
 /// answers fast instead of piling up requests).
 const PG_ACQUIRE_TIMEOUT: StdDuration = StdDuration::from_secs(3);
@@ -166,6 +168,12 @@ impl Store {
         // sea-orm's own `debug`-level tracing of statements stays available;
         // sqlx's per-statement `info` logs would be noise.
         options.sqlx_logging(false);
+        // sqlx pings a pooled connection on every checkout by default: one
+        // more round trip before each statement (sea-orm checks a
+        // connection out per statement). Only a connection that sat idle
+        // long enough to have been dropped (a restarted server, a proxy's
+        // idle timeout) is pinged now; a hot one goes straight to work.
+        options.test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
         match backend {
             Backend::Sqlite => {
                 options

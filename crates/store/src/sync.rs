@@ -48,6 +48,33 @@ pub(crate) const ENQUEUE_NEW_FROM_INS_POSTGRES: &str = r#"INSERT INTO "calendar_
 SELECT "ins"."id", "ins"."calendar_id", 1, 'pending', 0, $17, NULL, NULL, $17, $17 FROM "ins"
 WHERE EXISTS (SELECT 1 FROM "google_connections" "c" WHERE "c"."calendar_id" = "ins"."calendar_id")"#;
 
+/// SQLite: the job of an appointment just inserted by the booking batch,
+/// written only when the appointment is there and the calendar is
+/// connected. Its values, in order: [`enqueue_new_values_sqlite`].
+pub(crate) const ENQUEUE_NEW_SQLITE: &str = r#"INSERT INTO "calendar_sync_jobs" ("appointment_id", "calendar_id", "generation", "status", "attempts", "run_at", "locked_until", "last_error", "created_at", "updated_at")
+SELECT ?, ?, 1, 'pending', 0, ?, NULL, NULL, ?, ?
+WHERE EXISTS (SELECT 1 FROM "appointments" WHERE "id" = ?)
+  AND EXISTS (SELECT 1 FROM "google_connections" WHERE "calendar_id" = ?)"#;
+
+/// The values of [`ENQUEUE_NEW_SQLITE`] for appointment `id` of `calendar`
+/// created `at`.
+pub(crate) fn enqueue_new_values_sqlite(
+    calendar: CalendarId,
+    id: AppointmentId,
+    at: DateTime<Utc>,
+) -> [Value; 7] {
+    let at = whole_seconds(at);
+    [
+        id.as_uuid().into(),
+        calendar.as_uuid().into(),
+        at.into(),
+        at.into(),
+        at.into(),
+        id.as_uuid().into(),
+        calendar.as_uuid().into(),
+    ]
+}
+
 /// A statement written with PostgreSQL's `$n` placeholders, for `backend`
 /// (SQLite takes the same numbered parameters as `?n`).
 fn statement(backend: Backend, sql: &str, values: Vec<Value>) -> Statement {

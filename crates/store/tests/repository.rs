@@ -113,6 +113,51 @@ on_both_backends!(
     ensure_calendar_updates_in_place,
 );
 
+/// SQLite has one writer: a booking that can only be refused (the time is
+/// held, the key was used) is answered from a read, without queueing for
+/// the write lock — here held by another connection all along. Waiting for
+/// it would end in SQLite's 5-second busy timeout and an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_refusals_do_not_wait_for_the_write_lock() -> anyhow::Result<()> {
+    run(
+        TestBackend::Sqlite,
+        "sqlite_refusals_do_not_wait_for_the_write_lock",
+        |ctx| async move {
+            let mut first = request(&ctx, at(10, 0)?, 30, &phone(1))?;
+            first.idempotency_key = Some("key-1".to_owned());
+            let booked = created(ctx.store.book(first.clone(), Duration::zero()).await)?;
+
+            let other = Database::connect(ctx.url.as_str()).await?;
+            other
+                .execute_unprepared("BEGIN IMMEDIATE")
+                .await
+                .context("taking the write lock from another connection")?;
+            let bound = std::time::Duration::from_secs(4);
+            let taken = tokio::time::timeout(
+                bound,
+                ctx.store
+                    .book(request(&ctx, at(10, 15)?, 30, &phone(2))?, Duration::zero()),
+            )
+            .await
+            .context("a refused booking waited for the write lock")?;
+            ensure!(is_slot_taken(&taken), "expected SlotTaken, got {taken:?}");
+            let mut retry = first.clone();
+            retry.id = AppointmentId::new();
+            let replayed = tokio::time::timeout(bound, ctx.store.book(retry, Duration::zero()))
+                .await
+                .context("a replay waited for the write lock")?;
+            match replayed {
+                Ok(BookOutcome::Replayed(a)) => ensure!(a == booked),
+                other => bail!("expected Replayed, got {other:?}"),
+            }
+            other.execute_unprepared("ROLLBACK").await?;
+            other.close().await?;
+            Ok(())
+        },
+    )
+    .await
+}
+
 // ---------------------------------------------------------------- fixtures
 
 /// 2030-03-04 at `h:m` UTC.
