@@ -76,6 +76,10 @@ struct Common {
     /// LOG_LEVEL of a server the bench starts (its log goes to a file).
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// HTTP_WORKERS of a server the bench starts (unset: the server's
+    /// default, two per CPU).
+    #[arg(long)]
+    http_workers: Option<usize>,
     /// The pgbench script of the ceiling.
     #[arg(long, default_value = "bench/booking.sql")]
     pgbench_script: PathBuf,
@@ -370,6 +374,7 @@ async fn scenario_on(
             ("DEFAULT_TIMEZONE", BENCH_ZONE.to_owned()),
         ]
         .into_iter()
+        .chain(common.http_workers.map(|n| ("HTTP_WORKERS", n.to_string())))
         .map(|(k, v)| (k.to_owned(), v))
         .collect(),
     };

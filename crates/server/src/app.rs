@@ -140,10 +140,11 @@ impl Application {
                 .wrap(from_fn(voice_scheduler_http::observe))
                 .configure(voice_scheduler_http::configure(state.clone()))
         })
+        .workers(settings.worker_count())
         .shutdown_timeout(grace)
         .listen(listener)?
         .run();
-        tracing::info!(address = %settings.host, port, "listening");
+        tracing::info!(address = %settings.host, port, workers = settings.worker_count(), "listening");
 
         let (metrics_server, metrics_port) = match settings.metrics_addr {
             Some(addr) => {
