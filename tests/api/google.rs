@@ -635,7 +635,12 @@ google_test!(
                 .unwrap()
                 .is_cancelled()
         );
-        let flagged = audit(app, &admin, "google.needs_reconnect").await;
+        // The worker flags the connection, then records the audit entry.
+        let flagged = eventually(app, "the needs_reconnect audit entry", WAIT, async || {
+            let flagged = audit(app, &admin, "google.needs_reconnect").await;
+            (!flagged.is_empty()).then_some(flagged)
+        })
+        .await;
         assert_eq!(flagged.len(), 1, "{flagged:#?}");
         assert_eq!(
             flagged[0]["resource"],
