@@ -635,12 +635,8 @@ google_test!(
                 .unwrap()
                 .is_cancelled()
         );
-        // The worker flags the connection, then records the audit entry.
-        let flagged = eventually(app, "the needs_reconnect audit entry", WAIT, async || {
-            let flagged = audit(app, &admin, "google.needs_reconnect").await;
-            (!flagged.is_empty()).then_some(flagged)
-        })
-        .await;
+        // The entry is written in the same transaction as the status.
+        let flagged = audit(app, &admin, "google.needs_reconnect").await;
         assert_eq!(flagged.len(), 1, "{flagged:#?}");
         assert_eq!(
             flagged[0]["resource"],
@@ -1171,12 +1167,8 @@ google_test!(
         })
         .await;
         assert_eq!(s["jobs_pending"], 1, "paused: {s}");
-        // The worker flags the connection, then records the audit entry.
-        let flagged = eventually(app, "the needs_reconnect audit entry", WAIT, async || {
-            let flagged = audit(app, &admin, "google.needs_reconnect").await;
-            (!flagged.is_empty()).then_some(flagged)
-        })
-        .await;
+        // The entry is written in the same transaction as the status.
+        let flagged = audit(app, &admin, "google.needs_reconnect").await;
         assert_eq!(flagged.len(), 1, "{flagged:#?}");
         assert_eq!(
             flagged[0]["resource"],

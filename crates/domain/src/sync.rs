@@ -147,12 +147,15 @@ pub trait ConnectionRepository: Send + Sync {
     /// Deletes the calendar's connection and returns it.
     async fn remove_connection(&self, calendar: CalendarId) -> anyhow::Result<Option<Connection>>;
     /// Marks the connection `needs_reconnect` with `reason`; `true` when it
-    /// was connected until now.
+    /// was connected until now. `record`, when given, is stored in the audit
+    /// log in the same transaction and only if the status changed, so the
+    /// flag is never seen without its entry.
     async fn mark_needs_reconnect(
         &self,
         calendar: CalendarId,
         reason: &str,
         at: DateTime<Utc>,
+        record: Option<&AuditEntry>,
     ) -> anyhow::Result<bool>;
     /// Records a successful sync.
     async fn mark_synced(&self, calendar: CalendarId, at: DateTime<Utc>) -> anyhow::Result<()>;
@@ -653,7 +656,6 @@ pub struct CalendarSync {
     connections: Arc<dyn ConnectionRepository>,
     appointments: Arc<dyn AppointmentRepository>,
     mirror: Arc<dyn CalendarMirror>,
-    audit: Arc<dyn AuditLog>,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
     /// How long a claim lasts: longer than one job can take.
@@ -667,7 +669,6 @@ impl CalendarSync {
         connections: Arc<dyn ConnectionRepository>,
         appointments: Arc<dyn AppointmentRepository>,
         mirror: Arc<dyn CalendarMirror>,
-        audit: Arc<dyn AuditLog>,
         clock: Arc<dyn Clock>,
         policy: RetryPolicy,
     ) -> Self {
@@ -676,7 +677,6 @@ impl CalendarSync {
             connections,
             appointments,
             mirror,
-            audit,
             clock,
             policy,
             lease: Duration::minutes(2),
@@ -757,29 +757,28 @@ impl CalendarSync {
                 Ok(Ran::Failed)
             }
             Err(MirrorError::Reconnect(reason)) => {
-                if self
-                    .connections
-                    .mark_needs_reconnect(job.calendar_id, &reason, now)
-                    .await?
-                {
-                    crate::audit::record(
-                        Some(&self.audit),
-                        AuditEntry {
-                            at: now,
-                            actor: Actor::System,
-                            action: "google.needs_reconnect",
-                            resource: Some(format!("calendar:{}", job.calendar_id)),
-                            outcome: "failure",
-                            address: None,
-                            detail: Some(reason.clone()),
-                        },
-                    )
-                    .await;
-                }
+                let entry = needs_reconnect_entry(job.calendar_id, &reason, now);
+                self.connections
+                    .mark_needs_reconnect(job.calendar_id, &reason, now, Some(&entry))
+                    .await?;
                 self.queue.retry_at(job, now, &reason).await?;
                 Ok(Ran::Paused)
             }
         }
+    }
+}
+
+/// The audit entry of a connection found to need reconnecting (a revoked
+/// grant, unreadable tokens), for [`ConnectionRepository::mark_needs_reconnect`].
+pub fn needs_reconnect_entry(calendar: CalendarId, reason: &str, at: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        at,
+        actor: Actor::System,
+        action: "google.needs_reconnect",
+        resource: Some(format!("calendar:{calendar}")),
+        outcome: "failure",
+        address: None,
+        detail: Some(reason.to_owned()),
     }
 }
 

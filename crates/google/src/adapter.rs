@@ -22,12 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration as StdDuration, Instant};
 
 use async_trait::async_trait;
-use voice_scheduler_domain::ports::{
-    Actor, AuditEntry, AuditLog, CalendarGateway, Clock, Freshness, GatewayError, SystemClock,
-};
+use voice_scheduler_domain::ports::{CalendarGateway, Clock, Freshness, GatewayError, SystemClock};
 use voice_scheduler_domain::sync::{
     CalendarMirror, Connection, ConnectionRepository, ConnectionStatus, GoogleAccount, Grant,
-    GrantError, MirrorError, SealedToken,
+    GrantError, MirrorError, SealedToken, needs_reconnect_entry,
 };
 use voice_scheduler_domain::{Appointment, Calendar, CalendarId, TimeRange};
 
@@ -105,7 +103,8 @@ pub struct GoogleCalendar {
     busy_api: CalendarApi,
     keys: Arc<KeyRing>,
     connections: Arc<dyn ConnectionRepository>,
-    audit: Option<Arc<dyn AuditLog>>,
+    /// Whether a connection found dead is recorded in the audit log.
+    audited: bool,
     clock: Arc<dyn Clock>,
     settings: GoogleSettings,
     tokens: Mutex<HashMap<CalendarId, CachedToken>>,
@@ -175,7 +174,7 @@ impl GoogleCalendar {
             busy_api,
             keys,
             connections,
-            audit: None,
+            audited: false,
             clock: Arc::new(SystemClock),
             settings,
             tokens: Mutex::new(HashMap::new()),
@@ -184,12 +183,12 @@ impl GoogleCalendar {
         }
     }
 
-    /// Records `google.needs_reconnect` in `audit` when a free/busy check
-    /// finds the grant dead (the sync worker records it when a job does),
-    /// with times from `clock`.
+    /// Records `google.needs_reconnect` in the audit log (in the same
+    /// transaction as the flag) when a free/busy check finds the grant dead
+    /// (the sync worker records it when a job does), with times from `clock`.
     #[must_use]
-    pub fn with_audit(mut self, audit: Arc<dyn AuditLog>, clock: Arc<dyn Clock>) -> Self {
-        self.audit = Some(audit);
+    pub fn audited(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.audited = true;
         self.clock = clock;
         self
     }
@@ -354,28 +353,16 @@ impl GoogleCalendar {
     }
 
     async fn needs_reconnect(&self, calendar: CalendarId, reason: &str) {
+        let now = self.clock.now();
+        let entry = self
+            .audited
+            .then(|| needs_reconnect_entry(calendar, reason, now));
         match self
             .connections
-            .mark_needs_reconnect(calendar, reason, self.clock.now())
+            .mark_needs_reconnect(calendar, reason, now, entry.as_ref())
             .await
         {
-            Ok(true) => {
-                tracing::warn!(%calendar, "the Google connection needs reconnecting");
-                if let Some(audit) = &self.audit {
-                    let entry = AuditEntry {
-                        at: self.clock.now(),
-                        actor: Actor::System,
-                        action: "google.needs_reconnect",
-                        resource: Some(format!("calendar:{calendar}")),
-                        outcome: "failure",
-                        address: None,
-                        detail: Some(reason.to_owned()),
-                    };
-                    if let Err(e) = audit.record(entry).await {
-                        tracing::error!(error = %e, "could not record an audit entry");
-                    }
-                }
-            }
+            Ok(true) => tracing::warn!(%calendar, "the Google connection needs reconnecting"),
             Ok(false) => {}
             Err(e) => {
                 tracing::error!(%calendar, error = %e, "could not mark the Google connection")

@@ -323,7 +323,7 @@ impl Services {
                         ..GoogleSettings::default()
                     },
                 )
-                .with_audit(repo.clone(), clock.clone()),
+                .audited(clock.clone()),
             )),
             _ => None,
         };
@@ -347,7 +347,6 @@ impl Services {
                     repo.clone(),
                     repo.clone(),
                     g.clone(),
-                    repo.clone(),
                     clock.clone(),
                     RetryPolicy {
                         max_attempts: config.max_attempts,

@@ -117,10 +117,7 @@ SELECT * FROM "appointments" WHERE "calendar_id" = $1 AND "idempotency_key" = $6
         );
         values.push(key.to_owned().into());
     }
-    let statement = match db.get_database_backend() {
-        DbBackend::Postgres => Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
-        _ => Statement::from_sql_and_values(DbBackend::Sqlite, sql.replace('$', "?"), values),
-    };
+    let statement = Backend::of(db).statement(&sql, values);
     let rows = appointments::Entity::find()
         .from_raw_sql(statement)
         .all(db)

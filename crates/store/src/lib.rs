@@ -123,6 +123,25 @@ impl Backend {
             bail!("unsupported database URL: expected postgres://… or sqlite://…")
         }
     }
+
+    /// The backend a connection or transaction talks to.
+    pub(crate) fn of<C: ConnectionTrait>(db: &C) -> Backend {
+        match db.get_database_backend() {
+            DbBackend::Postgres => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// A statement written with PostgreSQL's `$n` placeholders, for this
+    /// backend (SQLite takes the same numbered parameters as `?n`).
+    pub(crate) fn statement(self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+        match self {
+            Backend::Postgres => Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
+            Backend::Sqlite => {
+                Statement::from_sql_and_values(DbBackend::Sqlite, sql.replace('$', "?"), values)
+            }
+        }
+    }
 }
 
 /// A snapshot of the connection pool.

@@ -17,11 +17,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
-    Value,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Value};
 use uuid::Uuid;
+use voice_scheduler_domain::ports::AuditEntry;
 use voice_scheduler_domain::sync::{
     Connection, ConnectionRepository, ConnectionStatus, PendingConnect, SealedToken, SyncCounts,
     SyncJob, SyncQueue,
@@ -30,7 +28,7 @@ use voice_scheduler_domain::{AppointmentId, CalendarId, UserId};
 
 use crate::entities::{google_connections, oauth_states};
 use crate::rows::{storable, whole_seconds};
-use crate::{Backend, Store};
+use crate::{Backend, Store, audit, fail, in_transaction};
 
 /// The columns a new job fills, in the order the statements below give them.
 const JOB_COLUMNS: &str = r#""appointment_id", "calendar_id", "generation", "status", "attempts", "run_at", "locked_until", "last_error", "created_at", "updated_at""#;
@@ -75,24 +73,6 @@ pub(crate) fn enqueue_new_values_sqlite(
     ]
 }
 
-/// A statement written with PostgreSQL's `$n` placeholders, for `backend`
-/// (SQLite takes the same numbered parameters as `?n`).
-fn statement(backend: Backend, sql: &str, values: Vec<Value>) -> Statement {
-    match backend {
-        Backend::Postgres => Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
-        Backend::Sqlite => {
-            Statement::from_sql_and_values(DbBackend::Sqlite, sql.replace('$', "?"), values)
-        }
-    }
-}
-
-fn backend_of<C: ConnectionTrait>(db: &C) -> Backend {
-    match db.get_database_backend() {
-        DbBackend::Postgres => Backend::Postgres,
-        _ => Backend::Sqlite,
-    }
-}
-
 /// Queues a sync of appointment `id` of `calendar` (at `at`) when the
 /// calendar is connected to Google — in the caller's transaction.
 pub(crate) async fn enqueue<C: ConnectionTrait>(
@@ -108,8 +88,7 @@ SELECT $1, $2, 1, 'pending', 0, $3, NULL, NULL, $3, $3
 WHERE EXISTS (SELECT 1 FROM "google_connections" WHERE "calendar_id" = $2)
 {REQUEUE}"#
     );
-    txn.execute_raw(statement(
-        backend_of(txn),
+    txn.execute_raw(Backend::of(txn).statement(
         &sql,
         vec![id.as_uuid().into(), calendar.as_uuid().into(), at.into()],
     ))
@@ -162,7 +141,7 @@ impl Store {
         let _gate = self.lock_writes().await;
         let done = self
             .db
-            .execute_raw(statement(self.backend, sql, values))
+            .execute_raw(self.backend.statement(sql, values))
             .await
             .with_context(|| format!("could not {what}"))?;
         Ok(done.rows_affected())
@@ -267,20 +246,37 @@ impl ConnectionRepository for Store {
         calendar: CalendarId,
         reason: &str,
         at: DateTime<Utc>,
+        record: Option<&AuditEntry>,
     ) -> anyhow::Result<bool> {
-        let changed = self
-            .write(
-                r#"UPDATE "google_connections" SET "status" = 'needs_reconnect', "last_error" = $2, "updated_at" = $3
+        self.with_retries("mark a connection as needing reconnecting", || async move {
+            let _gate = self.lock_writes().await;
+            let txn = match self.begin_write().await {
+                Ok(txn) => txn,
+                Err(e) => return fail(e),
+            };
+            let changed = async {
+                let done = txn
+                    .execute_raw(self.backend.statement(
+                        r#"UPDATE "google_connections" SET "status" = 'needs_reconnect', "last_error" = $2, "updated_at" = $3
 WHERE "calendar_id" = $1 AND "status" = 'connected'"#,
-                vec![
-                    calendar.as_uuid().into(),
-                    storable(reason).into_owned().into(),
-                    whole_seconds(at).into(),
-                ],
-                "mark a connection as needing reconnecting",
-            )
-            .await?;
-        Ok(changed == 1)
+                        vec![
+                            calendar.as_uuid().into(),
+                            storable(reason).into_owned().into(),
+                            whole_seconds(at).into(),
+                        ],
+                    ))
+                    .await
+                    .context("could not mark a connection as needing reconnecting")?;
+                let changed = done.rows_affected() == 1;
+                if let (true, Some(entry)) = (changed, record) {
+                    audit::insert(&txn, entry).await?;
+                }
+                Ok(Ok::<_, anyhow::Error>(changed))
+            }
+            .await;
+            in_transaction(txn, changed, "could not commit the connection's new status").await
+        })
+        .await
     }
 
     async fn mark_synced(&self, calendar: CalendarId, at: DateTime<Utc>) -> anyhow::Result<()> {
@@ -366,8 +362,7 @@ WHERE "calendar_id" = $1 AND "refresh_token" = $4"#,
         let _gate = self.lock_writes().await;
         let taken = self
             .db
-            .query_one_raw(statement(
-                self.backend,
+            .query_one_raw(self.backend.statement(
                 r#"DELETE FROM "oauth_states" WHERE "digest" = $1
 RETURNING "user_id", "calendar_id", "google_calendar_id", "created_at", "expires_at""#,
                 vec![state_digest.to_owned().into()],
@@ -421,8 +416,7 @@ RETURNING "id", "calendar_id", "appointment_id", "generation", "attempts""#
         let _gate = self.lock_writes().await;
         let rows = self
             .db
-            .query_all_raw(statement(
-                self.backend,
+            .query_all_raw(self.backend.statement(
                 &sql,
                 vec![now.into(), whole_seconds(now + lease).into(), limit.into()],
             ))
@@ -495,9 +489,7 @@ WHERE "calendar_id" = $1 AND "status" = 'failed'"#,
     async fn counts(&self, calendar: CalendarId) -> anyhow::Result<SyncCounts> {
         let row = self
             .db
-            .query_one_raw(statement(
-                self.backend,
-                r#"SELECT COALESCE(SUM(CASE WHEN "status" = 'pending' THEN 1 ELSE 0 END), 0) AS "pending",
+            .query_one_raw(self.backend.statement(r#"SELECT COALESCE(SUM(CASE WHEN "status" = 'pending' THEN 1 ELSE 0 END), 0) AS "pending",
   COALESCE(SUM(CASE WHEN "status" = 'failed' THEN 1 ELSE 0 END), 0) AS "failed"
 FROM "calendar_sync_jobs" WHERE "calendar_id" = $1"#,
                 vec![calendar.as_uuid().into()],
@@ -511,9 +503,7 @@ FROM "calendar_sync_jobs" WHERE "calendar_id" = $1"#,
         let failed: i64 = row.try_get("", "failed")?;
         let last_error = self
             .db
-            .query_one_raw(statement(
-                self.backend,
-                r#"SELECT "last_error" FROM "calendar_sync_jobs"
+            .query_one_raw(self.backend.statement(r#"SELECT "last_error" FROM "calendar_sync_jobs"
 WHERE "calendar_id" = $1 AND "last_error" IS NOT NULL ORDER BY "updated_at" DESC, "id" DESC LIMIT 1"#,
                 vec![calendar.as_uuid().into()],
             ))

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use voice_scheduler_domain::ports::{Actor, AppointmentRepository, AuditEntry, StoreBookError};
 use voice_scheduler_domain::sync::{
     Connection, ConnectionRepository, ConnectionStatus, PendingConnect, SealedToken, SyncJob,
-    SyncQueue,
+    SyncQueue, needs_reconnect_entry,
 };
 use voice_scheduler_domain::{Calendar, CalendarId, Role, TimeRange};
 use voice_scheduler_store::testing::TestBackend;
@@ -295,17 +295,26 @@ async fn jobs_of_a_connection_that_needs_reconnecting_wait(ctx: Ctx) -> anyhow::
             .book(booking(cal.id, at(10, 0)?, &phone(1))?, Duration::zero())
             .await,
     )?;
+    let record = needs_reconnect_entry(cal.id, "invalid_grant", at(0, 0)?);
     ensure!(
         ctx.store
-            .mark_needs_reconnect(cal.id, "invalid_grant", at(0, 0)?)
+            .mark_needs_reconnect(cal.id, "invalid_grant", at(0, 0)?, Some(&record))
             .await?,
         "it was connected"
     );
     ensure!(
+        audit_rows(&ctx, "google.needs_reconnect").await? == 1,
+        "the entry is written with the flag"
+    );
+    ensure!(
         !ctx.store
-            .mark_needs_reconnect(cal.id, "invalid_grant", at(0, 0)?)
+            .mark_needs_reconnect(cal.id, "invalid_grant", at(0, 0)?, Some(&record))
             .await?,
         "only once"
+    );
+    ensure!(
+        audit_rows(&ctx, "google.needs_reconnect").await? == 1,
+        "no second entry when nothing changed"
     );
     ensure!(claim(&ctx, at(1, 0)?).await?.is_empty(), "paused");
     let shown = ctx.store.connection(cal.id).await?.context("kept")?;
