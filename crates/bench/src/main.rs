@@ -80,6 +80,10 @@ struct Common {
     /// default, two per CPU).
     #[arg(long)]
     http_workers: Option<usize>,
+    /// DATABASE_MAX_CONNECTIONS of a server the bench starts (unset: the
+    /// store's default: two per CPU + 2, from 4 to 10, on PostgreSQL; 4 on SQLite).
+    #[arg(long)]
+    db_connections: Option<u32>,
     /// The pgbench script of the ceiling.
     #[arg(long, default_value = "bench/booking.sql")]
     pgbench_script: PathBuf,
@@ -375,6 +379,11 @@ async fn scenario_on(
         ]
         .into_iter()
         .chain(common.http_workers.map(|n| ("HTTP_WORKERS", n.to_string())))
+        .chain(
+            common
+                .db_connections
+                .map(|n| ("DATABASE_MAX_CONNECTIONS", n.to_string())),
+        )
         .map(|(k, v)| (k.to_owned(), v))
         .collect(),
     };

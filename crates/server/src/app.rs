@@ -60,7 +60,7 @@ impl Application {
     /// Connects to the database, applies migrations, and binds
     /// `settings.host:settings.port` (port 0 picks a free port).
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = Store::connect(&settings.database_url)
+        let store = Store::connect_with(&settings.database_url, settings.database_max_connections)
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("applying migrations")?;

@@ -12,6 +12,7 @@ use voice_scheduler_domain::schedule::ScheduleSettings;
 use voice_scheduler_domain::{PhoneRegion, Schedule, TimeZoneId, WeeklyHours};
 use voice_scheduler_google::{GoogleEndpoints, KeyRing, SendUpdates};
 use voice_scheduler_http::{LimitSettings, TrustedProxies};
+use voice_scheduler_store::Backend;
 use voice_scheduler_vapi::hmac::{HmacConfig, header_name};
 
 /// The embedded default database: a SQLite file in the working directory.
@@ -30,6 +31,9 @@ pub struct Settings {
     pub host: IpAddr,
     pub port: u16,
     pub database_url: String,
+    /// The most database connections this instance opens (1–500). `None`:
+    /// the store's default (10 on PostgreSQL, 4 on SQLite).
+    pub database_max_connections: Option<u32>,
     /// `None`: a secret is generated on first start and kept in the database.
     pub vapi_webhook_secret: Option<String>,
     /// VAPI's HMAC credential (`VAPI_HMAC_*`); `None` when
@@ -117,6 +121,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("HOST", "127.0.0.1"),
     ("PORT", "8000"),
     ("DATABASE_URL", DEFAULT_DATABASE_URL),
+    ("DATABASE_MAX_CONNECTIONS", ""),
     ("VAPI_WEBHOOK_SECRET", ""),
     ("VAPI_HMAC_SECRET", ""),
     ("VAPI_HMAC_ALGORITHM", "sha256"),
@@ -182,6 +187,7 @@ impl fmt::Debug for Settings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("database_url", &mask_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
             .field(
                 "vapi_webhook_secret",
                 &self.vapi_webhook_secret.as_ref().map(|_| "***"),
@@ -293,6 +299,16 @@ impl Settings {
                 expected: "a postgres://... or sqlite://... URL".to_owned(),
             });
         }
+        let database_max_connections = get("DATABASE_MAX_CONNECTIONS").and_then(|_| {
+            read(
+                &mut problems,
+                &get,
+                "DATABASE_MAX_CONNECTIONS",
+                "",
+                "a whole number of connections from 1 to 500",
+                |v| v.parse::<u32>().ok().filter(|n| (1..=500).contains(n)),
+            )
+        });
         let vapi_webhook_secret = get("VAPI_WEBHOOK_SECRET");
         if vapi_webhook_secret.as_ref().is_some_and(|s| s.len() < 16) {
             problems.push(ConfigProblem {
@@ -600,6 +616,7 @@ impl Settings {
             host,
             port,
             database_url,
+            database_max_connections,
             vapi_webhook_secret,
             vapi_hmac,
             schedule,
@@ -656,6 +673,17 @@ impl Settings {
             ("HOST".into(), self.host.to_string()),
             ("PORT".into(), self.port.to_string()),
             ("DATABASE_URL".into(), mask_url(&self.database_url)),
+            (
+                "DATABASE_MAX_CONNECTIONS".into(),
+                match (
+                    self.database_max_connections,
+                    Backend::from_url(&self.database_url),
+                ) {
+                    (Some(n), _) => n.to_string(),
+                    (None, Ok(backend)) => format!("(default: {})", backend.default_pool_size()),
+                    (None, Err(_)) => "(default)".to_owned(),
+                },
+            ),
             (
                 "VAPI_WEBHOOK_SECRET".into(),
                 masked(
@@ -1208,6 +1236,7 @@ mod tests {
         assert!(s.cors_origins.is_empty() && s.metrics_token.is_none() && s.metrics_addr.is_none());
         assert_eq!(s.shutdown_grace.as_secs(), 30);
         assert_eq!(s.http_workers, None);
+        assert_eq!(s.database_max_connections, None);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(s.worker_count(), (cpus * 2).min(64));
         // every variable is described, in the documented order
@@ -1227,9 +1256,11 @@ mod tests {
             ("METRICS_ADDR", "127.0.0.1:9100"),
             ("SHUTDOWN_GRACE_SECONDS", "5"),
             ("HTTP_WORKERS", "3"),
+            ("DATABASE_MAX_CONNECTIONS", "24"),
         ])
         .unwrap();
         assert_eq!(s.worker_count(), 3);
+        assert_eq!(s.database_max_connections, Some(24));
         assert_eq!(
             s.cors_origins,
             ["https://app.example.com", "http://localhost:3000"]
@@ -1246,6 +1277,9 @@ mod tests {
             ("HTTP_WORKERS", "0"),
             ("HTTP_WORKERS", "65"),
             ("HTTP_WORKERS", "four"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DATABASE_MAX_CONNECTIONS", "501"),
+            ("DATABASE_MAX_CONNECTIONS", "ten"),
             ("METRICS_TOKEN", "short"),
         ] {
             let err = settings(&[bad]).unwrap_err();
