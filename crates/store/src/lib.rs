@@ -576,7 +576,10 @@ mod tests {
         let postgres = Backend::Postgres.default_pool_size();
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         assert!((4..=10).contains(&postgres), "{postgres}");
-        assert!(postgres <= u32::try_from(cpus * 2 + 2)?.max(4), "{postgres}");
+        assert!(
+            postgres <= u32::try_from(cpus * 2 + 2)?.max(4),
+            "{postgres}"
+        );
         assert_eq!(Backend::Sqlite.default_pool_size(), 4);
 
         let test_db = TestDatabase::sqlite().await?;
