@@ -12,10 +12,14 @@ pub fn init(level: &str, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
+        // Each line lists the spans it ran in (`spans`, outermost first: the
+        // request with its id, then the tool call); the current span is the
+        // last of them, so it is not written a second time as `span`.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(true)
+            .with_current_span(false)
+            .with_span_list(true)
             .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
