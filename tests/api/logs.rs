@@ -140,6 +140,25 @@ async fn captured_logs_hold_no_secret_token_or_full_phone_number() {
         logs.contains("tool call answered"),
         "debug logs were captured: {logs}"
     );
+    // A tool call's lines name the request and the tool call: `spans` lists
+    // the request's span, then the tool call's, each once.
+    let line = logs
+        .lines()
+        .find(|l| l.contains("tool call answered") && l.contains("tc-logcheck"))
+        .expect("a line for the tool call");
+    let line: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    let spans = line["spans"].as_array().expect("a span list");
+    assert_eq!(spans.len(), 2, "{line}");
+    assert_eq!(spans[0]["name"], "http_request", "{line}");
+    assert!(
+        spans[0]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{line}"
+    );
+    assert_eq!(spans[1]["name"], "tool_call", "{line}");
+    assert_eq!(spans[1]["tool_call_id"], "tc-logcheck", "{line}");
+    assert!(line.get("span").is_none(), "the current span again: {line}");
     for (what, secret) in [
         ("VAPI secret", VAPI_SECRET),
         ("JWT secret", JWT_SECRET),
