@@ -17,6 +17,7 @@ pub mod calls;
 pub mod client;
 pub mod definitions;
 pub mod hmac;
+mod lenient;
 pub mod speech;
 pub mod tools;
 pub mod wire;
