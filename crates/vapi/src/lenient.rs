@@ -134,14 +134,8 @@ impl<'de> Deserialize<'de> for Text {
 }
 
 /// An object member read as `T`; any other type reads as absent.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Obj<T>(pub(crate) Option<T>);
-
-impl<T> Default for Obj<T> {
-    fn default() -> Self {
-        Self(None)
-    }
-}
 
 impl<'de, T: FromMap> Deserialize<'de> for Obj<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -162,14 +156,8 @@ impl<'de, T: FromMap> Deserialize<'de> for Obj<T> {
 
 /// An array member whose items are read as `T` (an item that is not an
 /// object reads as `T::default()`); any other type reads as absent.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct List<T>(pub(crate) Option<Vec<T>>);
-
-impl<T> Default for List<T> {
-    fn default() -> Self {
-        Self(None)
-    }
-}
 
 impl<'de, T: FromMap> Deserialize<'de> for List<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -194,14 +182,8 @@ impl<'de, T: FromMap> Deserialize<'de> for List<T> {
 
 /// A member's value when the member is given, whatever its value: tells a
 /// member given with an unexpected type from one not given at all.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Given<T>(pub(crate) Option<T>);
-
-impl<T> Default for Given<T> {
-    fn default() -> Self {
-        Self(None)
-    }
-}
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Given<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
