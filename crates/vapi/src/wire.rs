@@ -319,9 +319,16 @@ pub fn single_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The body answering a `tool-calls` message: `{"results": [...]}`,
+/// serialised straight from the results (no intermediate `Value` copy).
+#[derive(Debug, Serialize)]
+pub struct ToolCallsResponse<'a> {
+    pub results: &'a [ToolResult],
+}
+
 /// The body answering a `tool-calls` message.
-pub fn tool_calls_response(results: &[ToolResult]) -> Value {
-    serde_json::json!({ "results": results })
+pub fn tool_calls_response(results: &[ToolResult]) -> ToolCallsResponse<'_> {
+    ToolCallsResponse { results }
 }
 
 /// The body answering a legacy `function-call` message.
@@ -740,6 +747,30 @@ mod tests {
                 _ => prop_assert!(false, "new {:?} old {:?}", new, old),
             }
         }
+    }
+
+    #[test]
+    fn the_tool_calls_answer_lists_the_results_in_order() {
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            name: "n".into(),
+            arguments: Ok(Map::new()),
+        };
+        let results = [
+            ToolResult::ok(
+                &call("a"),
+                "yes",
+                json!({"status": "ok", "slots": [{"start": "s"}]}),
+            ),
+            ToolResult::err(&call("b"), "no", json!({})),
+        ];
+        assert_eq!(
+            serde_json::to_value(tool_calls_response(&results)).unwrap(),
+            json!({"results": [
+                {"toolCallId": "a", "name": "n", "result": "yes", "metadata": {"status": "ok", "slots": [{"start": "s"}]}},
+                {"toolCallId": "b", "name": "n", "error": "no", "metadata": {}},
+            ]})
+        );
     }
 
     #[test]
