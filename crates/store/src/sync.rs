@@ -30,8 +30,14 @@ use crate::entities::{google_connections, oauth_states};
 use crate::rows::{storable, whole_seconds};
 use crate::{Backend, Store, audit, fail, in_transaction};
 
-/// The columns a new job fills, in the order the statements below give them.
-const JOB_COLUMNS: &str = r#""appointment_id", "calendar_id", "generation", "status", "attempts", "run_at", "locked_until", "last_error", "created_at", "updated_at""#;
+/// The columns a new job fills, in the order the statements below give them
+/// (a macro, so that the constant statements below can `concat!` it).
+macro_rules! job_columns {
+    () => {
+        r#""appointment_id", "calendar_id", "generation", "status", "attempts", "run_at", "locked_until", "last_error", "created_at", "updated_at""#
+    };
+}
+const JOB_COLUMNS: &str = job_columns!();
 
 /// What an enqueue does to an appointment's existing job: a new generation,
 /// due now, with no attempts.
@@ -42,17 +48,25 @@ const REQUEUE: &str = r#"ON CONFLICT ("appointment_id") DO UPDATE SET "generatio
 /// PostgreSQL, inside the booking statement (`appointments::book_statement_postgres`):
 /// the job of the row the `ins` CTE inserted, when its calendar is connected.
 /// `$17` is the booking's creation time. A new appointment has no job yet.
-pub(crate) const ENQUEUE_NEW_FROM_INS_POSTGRES: &str = r#"INSERT INTO "calendar_sync_jobs" ("appointment_id", "calendar_id", "generation", "status", "attempts", "run_at", "locked_until", "last_error", "created_at", "updated_at")
+pub(crate) const ENQUEUE_NEW_FROM_INS_POSTGRES: &str = concat!(
+    r#"INSERT INTO "calendar_sync_jobs" ("#,
+    job_columns!(),
+    r#")
 SELECT "ins"."id", "ins"."calendar_id", 1, 'pending', 0, $17, NULL, NULL, $17, $17 FROM "ins"
-WHERE EXISTS (SELECT 1 FROM "google_connections" "c" WHERE "c"."calendar_id" = "ins"."calendar_id")"#;
+WHERE EXISTS (SELECT 1 FROM "google_connections" "c" WHERE "c"."calendar_id" = "ins"."calendar_id")"#
+);
 
 /// SQLite: the job of an appointment just inserted by the booking batch,
 /// written only when the appointment is there and the calendar is
 /// connected. Its values, in order: [`enqueue_new_values_sqlite`].
-pub(crate) const ENQUEUE_NEW_SQLITE: &str = r#"INSERT INTO "calendar_sync_jobs" ("appointment_id", "calendar_id", "generation", "status", "attempts", "run_at", "locked_until", "last_error", "created_at", "updated_at")
+pub(crate) const ENQUEUE_NEW_SQLITE: &str = concat!(
+    r#"INSERT INTO "calendar_sync_jobs" ("#,
+    job_columns!(),
+    r#")
 SELECT ?, ?, 1, 'pending', 0, ?, NULL, NULL, ?, ?
 WHERE EXISTS (SELECT 1 FROM "appointments" WHERE "id" = ?)
-  AND EXISTS (SELECT 1 FROM "google_connections" WHERE "calendar_id" = ?)"#;
+  AND EXISTS (SELECT 1 FROM "google_connections" WHERE "calendar_id" = ?)"#
+);
 
 /// The values of [`ENQUEUE_NEW_SQLITE`] for appointment `id` of `calendar`
 /// created `at`.
