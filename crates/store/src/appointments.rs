@@ -21,6 +21,7 @@ use voice_scheduler_domain::{
 use crate::entities::appointments::{self, Column};
 use crate::entities::calendars;
 use crate::errors::{Failure, UniqueRule, classify};
+use crate::group_commit::{self, BatchError};
 use crate::rows::{self, ceil_seconds, storable, storable_owned, whole_range, whole_seconds};
 use crate::{Backend, Step, Store, audit, fail, in_transaction, rollback, sync};
 
@@ -239,18 +240,19 @@ async fn reread(
 }
 
 impl Store {
-    /// One booking try: one statement, a transaction of its own (see
-    /// [`insert_if_free`]), which checks that no active appointment holds
-    /// the time and that the idempotency key is unused, inserts and commits,
-    /// in one round trip. On PostgreSQL it takes the calendar's advisory
-    /// lock first, inside the statement; on SQLite the statement holds the
-    /// write lock from its start (an `INSERT` begins a write transaction
-    /// before it reads), and this process's writers queue on the write gate
-    /// before it. Either way no one else writes between the check and the
-    /// insert, and the lock is held only while the database works — never
-    /// while a reply travels to this process and the next statement travels
-    /// back, which is what bounded the rate of bookings of one calendar when
-    /// a booking took six round trips (docs/performance.md).
+    /// One booking try: one statement (see [`insert_if_free`]), which
+    /// checks that no active appointment holds the time and that the
+    /// idempotency key is unused, and inserts. On PostgreSQL it is a
+    /// transaction of its own, committed in the same round trip, and takes
+    /// the calendar's advisory lock first, inside the statement. On SQLite
+    /// it runs inside the `BEGIN IMMEDIATE` transaction of a batch of
+    /// bookings that queued for the one writer together, in a savepoint of
+    /// its own, and the batch commits once ([`group_commit`]). Either way no
+    /// one else writes between the check and the insert, and the lock is
+    /// held only while the database works — never while a reply travels to
+    /// this process and the next statement travels back, which is what
+    /// bounded the rate of bookings of one calendar when a booking took six
+    /// round trips (docs/performance.md).
     ///
     /// Nothing inserted means the check found a holder or the key: read who
     /// it is ([`decide`]) to answer precisely. On PostgreSQL the check reads
@@ -262,7 +264,7 @@ impl Store {
     /// The booking's audit entry (`record`) and its calendar-sync job (when
     /// the calendar is connected to Google) are written by the same
     /// statement on PostgreSQL ([`book_statement_postgres`]), in the same
-    /// transaction on SQLite: they exist exactly when the appointment does,
+    /// savepoint on SQLite: they exist exactly when the appointment does,
     /// at no extra commit.
     async fn try_book(
         &self,
@@ -281,12 +283,16 @@ impl Store {
             }
         }
         let code = ConfirmationCode::generate();
-        let gate = self.lock_writes().await;
-        let inserted = match self.backend {
-            Backend::Postgres => self.book_postgres(plan, &code, record).await,
-            Backend::Sqlite => self.book_sqlite(plan, &code, record).await,
+        let inserted = match &self.bookings {
+            Some(queue) => {
+                self.book_in_batch(queue, book_statement_sqlite(plan, &code, record))
+                    .await
+            }
+            None => self
+                .book_postgres(plan, &code, record)
+                .await
+                .map_err(BatchError::Own),
         };
-        drop(gate);
         match inserted {
             Ok(true) => Step::Done(Ok(BookOutcome::Created(Appointment::from_new(
                 plan.new.clone(),
@@ -297,7 +303,13 @@ impl Store {
                 Ok(None) => Step::Retry("the booking that held the time is gone"),
                 Err(e) => fail(e),
             },
-            Err(err) => self.after_refusal(plan, err).await,
+            Err(BatchError::Own(err)) => self.after_refusal(plan, err).await,
+            Err(BatchError::Batch {
+                transient: true, ..
+            }) => Step::Retry("the batch of bookings asked to retry"),
+            Err(BatchError::Batch { message, .. }) => Step::Done(Err(anyhow::anyhow!(message)
+                .context("could not write the appointment")
+                .into())),
         }
     }
 
@@ -317,41 +329,6 @@ impl Store {
             None => 0,
         };
         Ok(booked == 1)
-    }
-
-    /// SQLite: the booking statement, the sync job and the audit entry
-    /// ([`book_statement_sqlite`]) in one `BEGIN IMMEDIATE` transaction;
-    /// `true` when it inserted. Three round trips to the connection's
-    /// thread (begin, the statements, commit) while the write lock is held.
-    async fn book_sqlite(
-        &self,
-        plan: &Plan,
-        code: &ConfirmationCode,
-        record: Option<&AuditEntry>,
-    ) -> Result<bool, DbErr> {
-        let txn = self
-            .begin_write()
-            .await
-            .map_err(|e| DbErr::Custom(format!("{e:#}")))?;
-        match txn
-            .execute_raw(book_statement_sqlite(plan, code, record))
-            .await
-        {
-            // The job and the entry are written only with the appointment,
-            // so any row written means it was booked.
-            Ok(done) if done.rows_affected() >= 1 => {
-                txn.commit().await?;
-                Ok(true)
-            }
-            Ok(_) => {
-                rollback(txn).await;
-                Ok(false)
-            }
-            Err(e) => {
-                rollback(txn).await;
-                Err(e)
-            }
-        }
     }
 
     /// The database refused the new row (the transaction is over): retry,
@@ -490,10 +467,12 @@ fn book_statement_postgres(
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-/// SQLite: the booking's statements, run as one batch: [`insert_if_free`]'s
+/// SQLite: the booking's statements, written in a batch of bookings
+/// ([`group_commit`]): inside the booking's savepoint, [`insert_if_free`]'s
 /// insert, then — only if the appointment is there, so only when that
 /// insert made it (its id is new) — the calendar-sync job (when the
-/// calendar is connected to Google) and the audit entry `record`. Each
+/// calendar is connected to Google) and the audit entry `record`; then one
+/// row whose `booked` is 1 when the appointment was written. Each
 /// statement takes its own `?` values, in order.
 fn book_statement_sqlite(
     plan: &Plan,
@@ -503,7 +482,12 @@ fn book_statement_sqlite(
     let new = &plan.new;
     let insert = insert_if_free(Backend::Sqlite, plan, code);
     let mut values = insert.values.map(|v| v.0).unwrap_or_default();
-    let mut sql = format!("{};\n{}", insert.sql, sync::ENQUEUE_NEW_SQLITE);
+    let mut sql = format!(
+        "{};\n{};\n{}",
+        group_commit::SAVEPOINT,
+        insert.sql,
+        sync::ENQUEUE_NEW_SQLITE
+    );
     values.extend(sync::enqueue_new_values_sqlite(
         new.calendar_id,
         new.id,
@@ -519,6 +503,13 @@ WHERE EXISTS (SELECT 1 FROM "appointments" WHERE "id" = ?)"#,
         values.extend(audit::values(entry));
         values.push(new.id.as_uuid().into());
     }
+    sql.push_str(&format!(
+        r#";
+{};
+SELECT EXISTS (SELECT 1 FROM "appointments" WHERE "id" = ?) AS "booked""#,
+        group_commit::RELEASE
+    ));
+    values.push(new.id.as_uuid().into());
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }
 

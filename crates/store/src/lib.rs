@@ -31,11 +31,12 @@
 //!   recognise) and a unique violation of the idempotency key lead to
 //!   re-reading who holds the time, and the same answers.
 //! - **SQLite**: the write lock is held *before* the overlap check, so the
-//!   check and the write are one serialized step, also across processes. A
-//!   booking is the same single `INSERT … SELECT … WHERE NOT EXISTS`
-//!   statement (an `INSERT` takes SQLite's write lock before it reads);
-//!   cancellations and moves run in transactions opened with
-//!   `BEGIN IMMEDIATE` (sea-orm's [`SqliteTransactionMode::Immediate`]).
+//!   check and the write are one serialized step, also across processes.
+//!   Every write transaction is opened with `BEGIN IMMEDIATE` (sea-orm's
+//!   [`SqliteTransactionMode::Immediate`]). A booking is the same
+//!   `INSERT … SELECT … WHERE NOT EXISTS` statement, in a savepoint inside
+//!   the transaction of a batch of bookings that waited for the writer
+//!   together, committed once (`group_commit`).
 //!   Writers of one process queue on an async mutex first (no busy-waiting
 //!   inside SQLite); writers of other processes wait in SQLite's
 //!   `busy_timeout`, and a write that still meets `SQLITE_BUSY` is retried a
@@ -74,6 +75,7 @@ mod calendars;
 mod calls;
 mod entities;
 mod errors;
+mod group_commit;
 mod privacy;
 mod replies;
 mod rows;
@@ -188,6 +190,9 @@ pub struct Store {
     /// SQLite only: serializes this process's write transactions before they
     /// ask SQLite for the write lock.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// SQLite only: bookings waiting for the writer, written together
+    /// (see [`group_commit`]).
+    bookings: Option<Arc<group_commit::BookingQueue>>,
 }
 
 /// One try of a write operation: finished (with the operation's result), or
@@ -270,11 +275,12 @@ impl Store {
             (Backend::Postgres, DbBackend::Postgres) | (Backend::Sqlite, DbBackend::Sqlite) => {}
             (_, other) => bail!("connected to an unexpected database backend ({other:?})"),
         }
-        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let sqlite = backend == Backend::Sqlite;
         Ok(Store {
             db,
             backend,
-            write_gate,
+            write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+            bookings: sqlite.then(Arc::default),
         })
     }
 
@@ -330,6 +336,23 @@ impl Store {
             .close()
             .await
             .context("could not close the database connections")
+    }
+
+    /// SQLite: holds this process's writer until the guard is dropped, so
+    /// that bookings queue for it (tests of the group commit).
+    #[cfg(feature = "testing")]
+    pub async fn hold_writes(&self) -> Option<OwnedMutexGuard<()>> {
+        self.lock_writes().await
+    }
+
+    /// SQLite: how many bookings wait for the writer now, and how many
+    /// batches of bookings were written so far ([`group_commit`]).
+    /// PostgreSQL: `None`.
+    #[cfg(feature = "testing")]
+    pub fn booking_queue(&self) -> Option<(usize, u64)> {
+        self.bookings
+            .as_ref()
+            .map(|queue| (queue.waiting(), queue.batches()))
     }
 
     /// SQLite: waits for this process's turn to write. PostgreSQL: nothing

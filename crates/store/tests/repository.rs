@@ -13,8 +13,8 @@ use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use voice_scheduler_domain::ports::{
-    AppointmentRepository, BookOutcome, ReplayStore, StoreBookError, StoreCancelError,
-    StoreRescheduleError, StoredReply,
+    Actor, AppointmentRepository, AuditEntry, BookOutcome, ReplayStore, StoreBookError,
+    StoreCancelError, StoreRescheduleError, StoredReply,
 };
 use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, BookedBy, CalendarId, Channel, Email,
@@ -152,6 +152,182 @@ async fn sqlite_refusals_do_not_wait_for_the_write_lock() -> anyhow::Result<()> 
             }
             other.execute_unprepared("ROLLBACK").await?;
             other.close().await?;
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// SQLite: bookings that wait for the writer together are written in one
+/// transaction (one flush to disk for all), each in a savepoint of its own.
+/// One whose audit entry the database refuses — after its appointment was
+/// inserted — leaves nothing behind and takes none of the others with it;
+/// two of the same time in one batch still store one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_bookings_that_wait_together_commit_together() -> anyhow::Result<()> {
+    run(
+        TestBackend::Sqlite,
+        "sqlite_bookings_that_wait_together_commit_together",
+        |ctx| async move {
+            let raw = Database::connect(ctx.url.as_str()).await?;
+            raw.execute_unprepared(
+                "CREATE TRIGGER refuse_marked_entries BEFORE INSERT ON audit_log \
+                 WHEN NEW.detail = 'refuse me' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            )
+            .await?;
+            raw.close().await?;
+            let entry = |detail: &str| AuditEntry {
+                at: Utc::now(),
+                actor: Actor::Anonymous,
+                action: "appointment.book",
+                resource: None,
+                outcome: "success",
+                address: None,
+                detail: Some(detail.to_owned()),
+            };
+            let nine = request(&ctx, at(9, 0)?, 30, &phone(1))?;
+            let ten = request(&ctx, at(10, 0)?, 30, &phone(2))?;
+            let ten_again = request(&ctx, at(10, 0)?, 30, &phone(3))?;
+            let eleven = request(&ctx, at(11, 0)?, 30, &phone(4))?;
+            let refused = request(&ctx, at(12, 0)?, 30, &phone(5))?;
+            let (_, batches_before) = ctx.store.booking_queue().context("a SQLite queue")?;
+
+            let gate = ctx.store.hold_writes().await;
+            let mut tasks = Vec::new();
+            for (new, detail) in [
+                (nine.clone(), "kept"),
+                (ten.clone(), "kept"),
+                (ten_again.clone(), "kept"),
+                (eleven.clone(), "kept"),
+                (refused.clone(), "refuse me"),
+            ] {
+                let store = ctx.store.clone();
+                let record = Some(entry(detail));
+                tasks.push(tokio::spawn(async move {
+                    store.book_recorded(new, Duration::zero(), record).await
+                }));
+            }
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while ctx.store.booking_queue().map(|(waiting, _)| waiting) != Some(5) {
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "the five bookings did not queue for the writer"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            drop(gate);
+            let mut results = Vec::new();
+            for task in tasks {
+                results
+                    .push(tokio::time::timeout(std::time::Duration::from_secs(10), task).await??);
+            }
+            let (waiting, batches_after) = ctx.store.booking_queue().context("a SQLite queue")?;
+            ensure!(waiting == 0);
+            ensure!(
+                batches_after == batches_before + 1,
+                "five waiting bookings took {} transactions",
+                batches_after - batches_before
+            );
+
+            let mut results = results.into_iter();
+            let mut next = || results.next().context("one result per booking");
+            let booked_nine = created(next()?)?;
+            let first_ten = next()?;
+            let second_ten = next()?;
+            let booked_eleven = created(next()?)?;
+            let refusal = next()?;
+            ensure!(
+                matches!(
+                    (&first_ten, &second_ten),
+                    (Ok(BookOutcome::Created(_)), Err(StoreBookError::SlotTaken))
+                        | (Err(StoreBookError::SlotTaken), Ok(BookOutcome::Created(_)))
+                ),
+                "two bookings of 10:00: {first_ten:?} and {second_ten:?}"
+            );
+            match &refusal {
+                Err(StoreBookError::Unknown(e)) => ensure!(
+                    format!("{e:#}").contains("refused by the test"),
+                    "unexpected error: {e:#}"
+                ),
+                other => bail!("expected the refused entry's error, got {other:?}"),
+            }
+
+            // Exactly the three bookings are stored, each with its entry;
+            // nothing of the refused one.
+            ensure!(ctx.store.find(booked_nine.id()).await?.is_some());
+            ensure!(ctx.store.find(booked_eleven.id()).await?.is_some());
+            ensure!(
+                ctx.store.find(refused.id).await?.is_none(),
+                "the refused booking's appointment was kept"
+            );
+            let busy = all_busy(&ctx).await?;
+            ensure!(busy.len() == 3, "stored: {busy:?}");
+            let raw = Database::connect(ctx.url.as_str()).await?;
+            let entries = raw
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'appointment.book'",
+                ))
+                .await?
+                .context("a count")?
+                .try_get::<i64>("", "n")?;
+            raw.close().await?;
+            ensure!(entries == 3, "{entries} audit entries for three bookings");
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// SQLite: a booking whose request went away while it waited for the
+/// writer (the HTTP client hung up) is not written: nobody would be told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_bookings_abandoned_in_the_queue_are_not_written() -> anyhow::Result<()> {
+    run(
+        TestBackend::Sqlite,
+        "sqlite_bookings_abandoned_in_the_queue_are_not_written",
+        |ctx| async move {
+            let abandoned = request(&ctx, at(9, 0)?, 30, &phone(1))?;
+            let kept = request(&ctx, at(10, 0)?, 30, &phone(2))?;
+            let waiting_for = |n: usize| {
+                let store = ctx.store.clone();
+                async move {
+                    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+                    while store.booking_queue().map(|(waiting, _)| waiting) != Some(n) {
+                        ensure!(
+                            tokio::time::Instant::now() < deadline,
+                            "{n} bookings did not queue for the writer"
+                        );
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    Ok(())
+                }
+            };
+
+            let gate = ctx.store.hold_writes().await;
+            let store = ctx.store.clone();
+            let gone = {
+                let new = abandoned.clone();
+                tokio::spawn(async move { store.book(new, Duration::zero()).await })
+            };
+            waiting_for(1).await?;
+            gone.abort();
+            ensure!(gone.await.is_err_and(|e| e.is_cancelled()));
+            let store = ctx.store.clone();
+            let staying = {
+                let new = kept.clone();
+                tokio::spawn(async move { store.book(new, Duration::zero()).await })
+            };
+            waiting_for(2).await?;
+            drop(gate);
+            let booked =
+                created(tokio::time::timeout(std::time::Duration::from_secs(10), staying).await??)?;
+            ensure!(ctx.store.find(booked.id()).await?.is_some());
+            ensure!(
+                ctx.store.find(abandoned.id).await?.is_none(),
+                "the abandoned booking was written"
+            );
             Ok(())
         },
     )
