@@ -61,15 +61,21 @@ pub struct LoadConfig {
     pub think: Duration,
 }
 
-/// Every `(day, slot)` of days `1..=days` in order, except the even slots of
-/// days `1..=half_booked_days` (where seeded appointments sit on every other
-/// slot).
-pub fn free_slots(days: u32, slots_per_day: u32, half_booked_days: u32) -> Vec<(u32, u32)> {
+/// Every `(day, slot)` of days `1..=days` in order, except, on days
+/// `1..=seeded_days`, the slots that overlap a seeded appointment (15
+/// minutes at every full and half hour; the day starts on one). Slots are
+/// `slot_minutes` long, at most 15.
+pub fn free_slots(
+    days: u32,
+    slots_per_day: u32,
+    slot_minutes: u32,
+    seeded_days: u32,
+) -> Vec<(u32, u32)> {
     (1..=days)
         .flat_map(|day| {
-            let odd_only = day <= half_booked_days;
+            let seeded = day <= seeded_days;
             (0..slots_per_day)
-                .filter(move |slot| !odd_only || slot % 2 == 1)
+                .filter(move |slot| !seeded || (slot * slot_minutes) % 30 >= 15)
                 .map(move |slot| (day, slot))
         })
         .collect()
@@ -91,6 +97,10 @@ pub struct ToolStats {
     pub taken: u64,
     /// Other `error` answers, by `metadata.status` / `metadata.reason`.
     pub tool_errors: BTreeMap<String, u64>,
+    /// Booking-only runs: bookings sent after the client's free slots were
+    /// used up (they ask for a taken slot; the run was too long or too fast
+    /// for the schedule).
+    pub reused_slots: u64,
 }
 
 impl ToolStats {
@@ -108,6 +118,7 @@ impl ToolStats {
         self.booked += other.booked;
         self.already_booked += other.already_booked;
         self.taken += other.taken;
+        self.reused_slots += other.reused_slots;
         for (k, v) in other.tool_errors {
             *self.tool_errors.entry(k).or_default() += v;
         }
@@ -236,6 +247,12 @@ impl LoadReport {
                 None => out.push_str(&format!("{name:<20} {:>8}\n", 0)),
             }
         }
+        if self.book.reused_slots > 0 {
+            out.push_str(&format!(
+                "warning: the schedule's free slots ran out: {} bookings asked for a slot booked earlier in the run (their refusals are in the figures; use a shorter --duration)\n",
+                self.book.reused_slots
+            ));
+        }
         for s in &self.samples {
             out.push_str(&format!("  e.g. {s}\n"));
         }
@@ -272,6 +289,7 @@ pub async fn run(
             rng: StdRng::seed_from_u64(config.seed ^ (index as u64).wrapping_mul(0x9E37_79B9)),
             sent: 0,
             booked: 0,
+            reused_slots: 0,
         };
         tasks.push(tokio::spawn(client.run(measure_from, end)));
     }
@@ -318,6 +336,8 @@ struct Client {
     /// Bookings sent so far (the position in this client's own slot
     /// sequence with `unique_slots`).
     booked: u64,
+    /// Bookings sent after this client's free slots were used up.
+    reused_slots: u64,
 }
 
 impl Client {
@@ -389,6 +409,7 @@ impl Client {
                 }
             }
         }
+        report.book.reused_slots = self.reused_slots;
         report
     }
 
@@ -417,6 +438,9 @@ impl Client {
             (Some(free), Tool::Book) if !free.is_empty() => {
                 let k = self.booked * c.clients as u64 + self.index as u64;
                 self.booked += 1;
+                if k >= free.len() as u64 {
+                    self.reused_slots += 1;
+                }
                 Some(free[(k % free.len() as u64) as usize])
             }
             _ => None,
@@ -656,8 +680,9 @@ mod tests {
     }
 
     #[test]
-    fn free_slots_skip_the_half_booked_days_even_slots() {
-        let free = free_slots(3, 4, 1);
+    fn free_slots_skip_the_seeded_appointments() {
+        // 15-minute slots: the even ones (:00, :30) are seeded.
+        let free = free_slots(3, 4, 15, 1);
         assert_eq!(
             free,
             [
@@ -673,5 +698,13 @@ mod tests {
                 (3, 3)
             ]
         );
+        // 5-minute slots: :00, :05, :10 are inside a seeded appointment,
+        // :15, :20, :25 free.
+        let free = free_slots(2, 12, 5, 1);
+        assert_eq!(
+            free.iter().filter(|(day, _)| *day == 1).collect::<Vec<_>>(),
+            [&(1, 3), &(1, 4), &(1, 5), &(1, 9), &(1, 10), &(1, 11)]
+        );
+        assert_eq!(free.iter().filter(|(day, _)| *day == 2).count(), 12);
     }
 }

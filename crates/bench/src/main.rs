@@ -24,12 +24,16 @@ use crate::pgbench::Ceiling;
 use crate::server::{Server, ServerConfig};
 
 /// The schedule of a server the bench starts: every day 06:00–22:00 in
-/// Los Angeles, 15-minute slots and appointments, a year ahead. Wide enough
-/// that a booking-heavy load does not fill it in a run.
+/// Los Angeles, 15-minute slots and appointments, two years ahead.
 const BENCH_HOURS: &str = "mon-sun 06:00-22:00";
 const BENCH_DAY_START_MINUTES: u32 = 6 * 60;
+const BENCH_DAY_MINUTES: u32 = 16 * 60;
 const BENCH_SLOT_MINUTES: u32 = 15;
-const BENCH_SLOTS_PER_DAY: u32 = 64;
+const BENCH_SLOTS_PER_DAY: u32 = BENCH_DAY_MINUTES / BENCH_SLOT_MINUTES;
+/// Booking-only runs (each booking takes a slot of its own) use 5-minute
+/// slots and appointments: 139,000 slots in the horizon, so that ~2,000
+/// bookings a second for 23 s do not fill it (15-minute slots held 46,000).
+const BOOKING_ONLY_SLOT_MINUTES: u32 = 5;
 const BENCH_HORIZON_DAYS: u32 = 730;
 const BENCH_ZONE: &str = "America/Los_Angeles";
 /// Dates are drawn from tomorrow over this many days (within the horizon).
@@ -246,8 +250,14 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
             callers: args.common.callers,
             seed: args.common.seed,
             think: Duration::from_millis(args.common.think_ms),
-            unique_slots: (args.book_percent == 100 && !args.random_slots)
-                .then(|| Arc::new(load::free_slots(args.days, args.slots_per_day, 0))),
+            unique_slots: (args.book_percent == 100 && !args.random_slots).then(|| {
+                Arc::new(load::free_slots(
+                    args.days,
+                    args.slots_per_day,
+                    args.slot_minutes,
+                    0,
+                ))
+            }),
         };
         println!(
             "driving {url}: {} clients, {} % bookings, {} s (+{} s warm-up)",
@@ -364,6 +374,11 @@ async fn scenario_on(
         "voice-scheduler-bench-{}.log",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     ));
+    let slot_minutes = if scenario.unique_slots {
+        BOOKING_ONLY_SLOT_MINUTES
+    } else {
+        BENCH_SLOT_MINUTES
+    };
     let config = ServerConfig {
         binary: common.server_bin.clone(),
         database_url: url.to_owned(),
@@ -372,8 +387,8 @@ async fn scenario_on(
         log_file: log_file.clone(),
         env: [
             ("BUSINESS_HOURS", BENCH_HOURS.to_owned()),
-            ("SLOT_MINUTES", BENCH_SLOT_MINUTES.to_string()),
-            ("DEFAULT_DURATION_MINUTES", BENCH_SLOT_MINUTES.to_string()),
+            ("SLOT_MINUTES", slot_minutes.to_string()),
+            ("DEFAULT_DURATION_MINUTES", slot_minutes.to_string()),
             ("BOOKING_HORIZON_DAYS", BENCH_HORIZON_DAYS.to_string()),
             ("DEFAULT_TIMEZONE", BENCH_ZONE.to_owned()),
         ]
@@ -457,8 +472,8 @@ async fn scenario_on(
         book_percent: scenario.book_percent,
         days: BOOK_DAYS,
         day_start_minutes: BENCH_DAY_START_MINUTES,
-        slot_minutes: BENCH_SLOT_MINUTES,
-        slots_per_day: BENCH_SLOTS_PER_DAY,
+        slot_minutes,
+        slots_per_day: BENCH_DAY_MINUTES / slot_minutes,
         time_zone: BENCH_ZONE.to_owned(),
         callers: common.callers,
         seed: common.seed,
@@ -469,7 +484,8 @@ async fn scenario_on(
             let seeded_days = (future * 30).div_ceil(24 * 60) as u32;
             Arc::new(load::free_slots(
                 BOOK_DAYS,
-                BENCH_SLOTS_PER_DAY,
+                BENCH_DAY_MINUTES / slot_minutes,
+                slot_minutes,
                 if future > 0 { seeded_days + 3 } else { 0 },
             ))
         }),
