@@ -383,6 +383,25 @@ on_both_backends!(
         assert!(call.get("summary").is_none_or(Value::is_null), "{call}");
         assert!(!calls.to_string().contains(CALLER));
 
+        // The call's report delivered again, late: it brings none of the
+        // caller's data back.
+        let response = app.post_vapi("/vapi/webhook", &report).await;
+        assert_eq!(response.status(), 200);
+        let (status, calls) = app
+            .api(Method::GET, "/api/v1/calls?limit=200", Some(&admin), None)
+            .await;
+        assert_eq!(status, 200, "{calls}");
+        let call = calls["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["vapi_call_id"] == "privacy-call")
+            .unwrap();
+        assert!(call["customer_phone"].is_null(), "{call}");
+        assert!(call.get("summary").is_none_or(Value::is_null), "{call}");
+        assert!(call.get("transcript").is_none_or(Value::is_null), "{call}");
+        assert!(!calls.to_string().contains(CALLER));
+
         // Recorded, with the number masked.
         let all = audit(app, &admin).await;
         let entry = all

@@ -24,7 +24,10 @@
 //!   (`in-progress`) or the end (`ended`) when the message names none; any
 //!   time from a report wins over it.
 //! - Once retention has cleared a call's transcript and recording URL
-//!   ([`Call::transcript_purged_at`]), no message fills them again.
+//!   ([`Call::transcript_purged_at`]), no message fills them again; once the
+//!   caller's data was erased from the call ([`Call::erased_at`]), no
+//!   message fills the caller's number, the summary, the transcript or the
+//!   recording URL again.
 //!
 //! The duration is derived from the start and the end (VAPI sends no
 //! duration).
@@ -343,6 +346,10 @@ pub struct Call {
     /// When retention cleared the transcript and the recording URL; no
     /// message fills them again.
     pub transcript_purged_at: Option<DateTime<Utc>>,
+    /// When the caller's personal data was erased from the call (a privacy
+    /// request): no message fills the caller's number, the summary, the
+    /// transcript or the recording URL again.
+    pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -367,6 +374,7 @@ impl Call {
             recording_url: None,
             reported: ReportedFacts::default(),
             transcript_purged_at: None,
+            erased_at: None,
             created_at: now,
             updated_at: now,
         }
@@ -418,12 +426,15 @@ impl Call {
             update.direction,
             Ord::cmp,
         );
-        facts.pick(
-            CallFact::CustomerPhone,
-            &mut self.customer_phone,
-            update.customer_phone.clone(),
-            by_phone,
-        );
+        let erased = self.erased_at.is_some();
+        if !erased {
+            facts.pick(
+                CallFact::CustomerPhone,
+                &mut self.customer_phone,
+                update.customer_phone.clone(),
+                by_phone,
+            );
+        }
         facts.pick(
             CallFact::EndedReason,
             &mut self.ended_reason,
@@ -448,19 +459,21 @@ impl Call {
             update.cost.filter(|c| c.is_finite()),
             f64::total_cmp,
         );
-        facts.pick(
-            CallFact::Summary,
-            &mut self.summary,
-            update.summary.clone(),
-            Ord::cmp,
-        );
+        if !erased {
+            facts.pick(
+                CallFact::Summary,
+                &mut self.summary,
+                update.summary.clone(),
+                Ord::cmp,
+            );
+        }
         facts.pick(
             CallFact::SuccessEvaluation,
             &mut self.success_evaluation,
             update.success_evaluation.clone(),
             Ord::cmp,
         );
-        if self.transcript_purged_at.is_none() {
+        if self.transcript_purged_at.is_none() && !erased {
             facts.pick(
                 CallFact::Transcript,
                 &mut self.transcript,
@@ -960,6 +973,29 @@ mod tests {
         assert_eq!(call.transcript, None);
         assert_eq!(call.recording_url, None);
         assert_eq!(call.summary.as_deref(), Some("Jane booked."));
+    }
+
+    /// After an erasure (what the store's `erase_caller` writes), a late
+    /// message brings none of the caller's data back; other facts still
+    /// merge.
+    #[test]
+    fn erased_calls_take_no_personal_facts_from_later_messages() {
+        let mut call = fold(&[&status(CallStatus::InProgress, 15)]);
+        call.customer_phone = None;
+        call.summary = None;
+        call.transcript = None;
+        call.recording_url = None;
+        call.transcript_purged_at = Some(t(20));
+        call.erased_at = Some(t(20));
+        assert!(call.apply(&report(), t(42)), "the report's other facts");
+        assert_eq!(call.customer_phone, None);
+        assert_eq!(call.summary, None);
+        assert_eq!(call.transcript, None);
+        assert_eq!(call.recording_url, None);
+        assert_eq!(call.status, Some(CallStatus::Ended));
+        assert_eq!(call.ended_at, Some(t(17)));
+        assert!(!call.apply(&ended_update(), t(43)));
+        assert_eq!(call.customer_phone, None);
     }
 
     #[test]

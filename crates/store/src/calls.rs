@@ -77,6 +77,7 @@ fn row(call: &Call) -> calls::Model {
         recording_url: call.recording_url.clone(),
         reported_facts: i32::from(call.reported.bits()),
         transcript_purged_at: call.transcript_purged_at,
+        erased_at: call.erased_at,
         listed_at: call.listed_at(),
         created_at: call.created_at,
         updated_at: call.updated_at,
@@ -116,6 +117,7 @@ fn call(row: calls::Model) -> anyhow::Result<Call> {
             u16::try_from(row.reported_facts).map_err(|_| bad("reported_facts"))?,
         ),
         transcript_purged_at: row.transcript_purged_at,
+        erased_at: row.erased_at,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -94,6 +94,11 @@ async fn erase_in(
             calls::Column::TranscriptPurgedAt,
             Expr::col(calls::Column::TranscriptPurgedAt).if_null(at),
         )
+        // A later message of the call must not bring the data back.
+        .col_expr(
+            calls::Column::ErasedAt,
+            Expr::col(calls::Column::ErasedAt).if_null(at),
+        )
         .col_expr(calls::Column::UpdatedAt, Expr::value(at))
         .filter(calls::Column::CustomerPhone.eq(phone))
         .exec(txn)

@@ -45,6 +45,9 @@ pub struct CallBody {
     pub recording_url: Option<String>,
     /// When retention cleared the transcript and the recording URL.
     pub transcript_purged_at: Option<DateTime<Utc>>,
+    /// When the caller's data was erased from the call (an administrator's
+    /// `erase-caller`); later messages of the call do not bring it back.
+    pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -67,6 +70,7 @@ impl From<&Call> for CallBody {
             success_evaluation: c.success_evaluation.clone(),
             recording_url: c.recording_url.clone(),
             transcript_purged_at: c.transcript_purged_at,
+            erased_at: c.erased_at,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

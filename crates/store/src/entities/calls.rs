@@ -34,6 +34,7 @@ pub struct Model {
     pub recording_url: Option<String>,
     pub reported_facts: i32,
     pub transcript_purged_at: Option<DateTimeUtc>,
+    pub erased_at: Option<DateTimeUtc>,
     pub listed_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
