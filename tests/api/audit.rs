@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 use voice_scheduler_domain::ports::{Actor, AuditEntry, AuditLog, AuditQuery, AuditReader, Clock};
-use voice_scheduler_server::retention::purge_audit;
+use voice_scheduler_server::retention::{PrunedSignIns, prune_sign_ins, purge_audit};
 use voice_scheduler_store::Store;
 
 use crate::helpers::{ADMIN_PASSWORD, TestApp};
@@ -472,6 +472,77 @@ on_both_backends!(
         let again = purge_audit(&store, 30, clock, false).await.unwrap();
         assert_eq!(again.removed, 0);
         assert_eq!(audit(app, &admin, "").await.len(), 2);
+        store.close().await.unwrap();
+    }
+);
+
+on_both_backends!(
+    sign_ins_over_for_thirty_days_and_old_failed_sign_ins_are_pruned,
+    &[],
+    async |app: &TestApp| {
+        let _admin = app.admin_token().await;
+        let old = app.login("admin@example.com", ADMIN_PASSWORD).await;
+        let old_refresh = old["refresh_token"].as_str().unwrap().to_owned();
+        let (status, _) = app
+            .api(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(&json!({"email": "admin@example.com", "password": "wrong password"})),
+            )
+            .await;
+        assert_eq!(status, 401);
+        let store = Store::connect(app.database_url()).await.unwrap();
+        let clock: &dyn Clock = app.clock.as_ref();
+        // Nothing is old enough yet.
+        assert_eq!(
+            prune_sign_ins(&store, clock).await.unwrap(),
+            PrunedSignIns {
+                sessions: 0,
+                login_failures: 0
+            }
+        );
+
+        // The two sign-ins expire after REFRESH_TOKEN_DAYS (30); 61 days on
+        // they have been over for more than 30 days. A new sign-in is live.
+        app.clock.advance(Duration::days(61));
+        let fresh = app.login("admin@example.com", ADMIN_PASSWORD).await;
+        let done = prune_sign_ins(&store, clock).await.unwrap();
+        // The failure counted for the client address (the account's was
+        // cleared by the next successful sign-in; the address's would stay
+        // for good).
+        assert_eq!(
+            done,
+            PrunedSignIns {
+                sessions: 2,
+                login_failures: 1
+            }
+        );
+        let (status, _) = app
+            .api(
+                Method::POST,
+                "/auth/refresh",
+                None,
+                Some(&json!({"refresh_token": old_refresh})),
+            )
+            .await;
+        assert_eq!(status, 401, "a pruned sign-in's token");
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/auth/refresh",
+                None,
+                Some(&json!({"refresh_token": fresh["refresh_token"]})),
+            )
+            .await;
+        assert_eq!(status, 200, "the live sign-in is kept: {body}");
+        assert_eq!(
+            prune_sign_ins(&store, clock).await.unwrap(),
+            PrunedSignIns {
+                sessions: 0,
+                login_failures: 0
+            }
+        );
         store.close().await.unwrap();
     }
 );

@@ -1,8 +1,14 @@
-//! Audit-log retention: entries older than `AUDIT_RETENTION_DAYS` are
-//! deleted by a daily job of the server and by `voice-scheduler audit purge`.
-//! Both go through [`purge_audit`], the only caller of the store's only
-//! delete path for the log ([`Store::purge_audit`]); the purge is itself
-//! recorded (`audit.purge`, by the system).
+//! The daily housekeeping job.
+//!
+//! - Audit-log retention: entries older than `AUDIT_RETENTION_DAYS` are
+//!   deleted by the daily job and by `voice-scheduler audit purge`. Both go
+//!   through [`purge_audit`], the only caller of the store's only delete
+//!   path for the log ([`Store::purge_audit`]); the purge is itself recorded
+//!   (`audit.purge`, by the system).
+//! - Sign-ins: [`prune_sign_ins`] deletes the sign-ins (and their refresh
+//!   tokens) over for [`SIGN_INS_KEPT_DAYS`], and the failed sign-ins the
+//!   login throttle no longer counts (a day old). Without it both tables
+//!   would only grow, and failed sign-ins name e-mail and client addresses.
 
 use std::time::Duration as StdDuration;
 
@@ -64,8 +70,40 @@ pub async fn purge_audit(
     Ok(Purged { removed, before })
 }
 
-/// Starts the daily purge: first after [`FIRST_RUN_AFTER`], then every
-/// [`EVERY`]. A failed run is logged and tried again the next day.
+/// Sign-ins are kept this many days after they ended or expired (who was
+/// signed in when, for an inquiry), then deleted with their refresh tokens.
+pub const SIGN_INS_KEPT_DAYS: i64 = 30;
+
+/// What [`prune_sign_ins`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrunedSignIns {
+    /// Sign-ins (refresh-token families) over for [`SIGN_INS_KEPT_DAYS`].
+    pub sessions: u64,
+    /// Failed sign-ins older than a day.
+    pub login_failures: u64,
+}
+
+/// Deletes the sign-ins that ended or expired more than
+/// [`SIGN_INS_KEPT_DAYS`] before the clock's now (with their refresh
+/// tokens), and the failed sign-ins the throttle no longer counts.
+pub async fn prune_sign_ins(store: &Store, clock: &dyn Clock) -> anyhow::Result<PrunedSignIns> {
+    let now = clock.now();
+    let sessions = store
+        .prune_sessions(now - Duration::days(SIGN_INS_KEPT_DAYS))
+        .await
+        .context("pruning the sign-ins")?;
+    let login_failures = store
+        .prune_login_failures(now)
+        .await
+        .context("pruning the failed sign-ins")?;
+    Ok(PrunedSignIns {
+        sessions,
+        login_failures,
+    })
+}
+
+/// Starts the daily housekeeping: first after [`FIRST_RUN_AFTER`], then
+/// every [`EVERY`]. A failed part is logged and tried again the next day.
 pub fn spawn_daily_purge(
     store: Store,
     retention_days: i64,
@@ -84,6 +122,14 @@ pub fn spawn_daily_purge(
                     "audit log retention applied"
                 ),
                 Err(e) => tracing::error!(error = ?e, "the audit log retention job failed"),
+            }
+            match prune_sign_ins(&store, clock.as_ref()).await {
+                Ok(done) => tracing::info!(
+                    sessions = done.sessions,
+                    login_failures = done.login_failures,
+                    "old sign-ins pruned"
+                ),
+                Err(e) => tracing::error!(error = ?e, "pruning old sign-ins failed"),
             }
         }
     })

@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, Statement,
 };
 use uuid::Uuid;
 use voice_scheduler_domain::ports::{RotateError, Session, SessionRepository};
@@ -208,6 +208,33 @@ impl Store {
             Ok(done) => Step::Done(Ok(done.rows_affected)),
             Err(e) => fail(anyhow::Error::new(e).context(what)),
         }
+    }
+}
+
+impl Store {
+    /// Deletes the sign-ins that ended or expired before `before`, with
+    /// their refresh tokens (the foreign key cascades); answers how many
+    /// sign-ins. Nothing can use them any more: a token of an ended or
+    /// expired family is refused whether its row is there or not. (The
+    /// server keeps them a while for inquiries: `retention::prune_sign_ins`.)
+    pub async fn prune_sessions(&self, before: DateTime<Utc>) -> anyhow::Result<u64> {
+        let before = whole_seconds(before);
+        self.with_retries("prune the sessions", || async move {
+            let _gate = self.lock_writes().await;
+            match sessions::Entity::delete_many()
+                .filter(
+                    Condition::any()
+                        .add(sessions::Column::EndedAt.lt(before))
+                        .add(sessions::Column::ExpiresAt.lt(before)),
+                )
+                .exec(&self.db)
+                .await
+            {
+                Ok(done) => Step::Done(Ok(done.rows_affected)),
+                Err(e) => fail(anyhow::Error::new(e).context("could not prune the sessions")),
+            }
+        })
+        .await
     }
 }
 

@@ -44,6 +44,27 @@ async fn record_in(
 }
 
 impl Store {
+    /// Forgets the failed sign-ins older than the throttle remembers them
+    /// (a day before `now`, longer than any throttle window): the failures
+    /// of keys that never fail again would otherwise stay for good, and
+    /// their keys hold e-mail addresses and client addresses. Answers how
+    /// many were forgotten.
+    pub async fn prune_login_failures(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        let before = whole_seconds(now) - memory();
+        self.with_retries("prune failed sign-ins", || async move {
+            let _gate = self.lock_writes().await;
+            match login_failures::Entity::delete_many()
+                .filter(Column::FailedAt.lt(before))
+                .exec(&self.db)
+                .await
+            {
+                Ok(done) => Step::Done(Ok(done.rows_affected)),
+                Err(e) => fail(anyhow::Error::new(e).context("could not prune failed sign-ins")),
+            }
+        })
+        .await
+    }
+
     async fn try_record_failure(
         &self,
         keys: &[String],

@@ -33,7 +33,9 @@ on_both_backends!(
     concurrent_rotations_of_one_token_let_one_through,
     concurrent_rotations_across_stores_let_one_through,
     end_all_keeps_one_and_counts,
+    prune_sessions_removes_families_over_before_the_cutoff,
     throttle_counts_failures_in_a_window,
+    prune_login_failures_forgets_what_the_throttle_no_longer_counts,
     audit_entries_are_stored_as_given,
 );
 
@@ -443,6 +445,116 @@ async fn end_all_keeps_one_and_counts(ctx: Ctx) -> anyhow::Result<()> {
     assert_eq!(sessions(&ctx).end_all(ann.id, None, now).await?, 1);
     assert_eq!(ended_at(sessions(&ctx).get(s1.id).await?), Some(now));
     assert_eq!(ended_at(sessions(&ctx).get(bobs.id).await?), None);
+    Ok(())
+}
+
+/// Families that ended or expired before the cutoff go, with their tokens;
+/// live ones and those over since the cutoff stay, with theirs.
+async fn prune_sessions_removes_families_over_before_the_cutoff(ctx: Ctx) -> anyhow::Result<()> {
+    let ann = add_user(&ctx, "ann@example.com", 0).await?;
+    let now = at(12, 0)?;
+    let cutoff = now - Duration::days(30);
+    // Expired 33 days ago (started 40 days ago, a week long).
+    let (expired_long_ago, _) = signed_in(&ctx, ann.id, now - Duration::days(40)).await?;
+    // Ended 31 days ago, would have expired later.
+    let (ended_long_ago, first) = signed_in(&ctx, ann.id, now - Duration::days(32)).await?;
+    sessions(&ctx)
+        .rotate(
+            &first,
+            &digest(),
+            now - Duration::days(32) + Duration::hours(1),
+        )
+        .await?;
+    sessions(&ctx)
+        .end(ended_long_ago.id, now - Duration::days(31))
+        .await?;
+    // Expired 29 days ago; ended yesterday; live.
+    let (expired_lately, _) = signed_in(&ctx, ann.id, now - Duration::days(36)).await?;
+    let (ended_lately, _) = signed_in(&ctx, ann.id, now - Duration::days(2)).await?;
+    sessions(&ctx)
+        .end(ended_lately.id, now - Duration::days(1))
+        .await?;
+    let (live, _) = signed_in(&ctx, ann.id, now - Duration::hours(1)).await?;
+    ensure!(tokens_of(&ctx, &ended_long_ago).await? == 2);
+
+    assert_eq!(ctx.store.prune_sessions(cutoff).await?, 2);
+    for gone in [&expired_long_ago, &ended_long_ago] {
+        ensure!(
+            sessions(&ctx).get(gone.id).await?.is_none(),
+            "{:?} kept",
+            gone.id
+        );
+        ensure!(
+            tokens_of(&ctx, gone).await? == 0,
+            "tokens of {:?} kept",
+            gone.id
+        );
+    }
+    for kept in [&expired_lately, &ended_lately, &live] {
+        ensure!(
+            sessions(&ctx).get(kept.id).await?.is_some(),
+            "{:?} pruned",
+            kept.id
+        );
+        ensure!(
+            tokens_of(&ctx, kept).await? == 1,
+            "tokens of {:?} pruned",
+            kept.id
+        );
+    }
+    assert_eq!(ctx.store.prune_sessions(cutoff).await?, 0);
+    Ok(())
+}
+
+/// Failures older than a day go, whatever their key — also of keys that
+/// never fail again (recording a failure forgets only its own key's old
+/// ones); newer ones stay.
+async fn prune_login_failures_forgets_what_the_throttle_no_longer_counts(
+    ctx: Ctx,
+) -> anyhow::Result<()> {
+    let old_account = "account:ann@example.com".to_owned();
+    let old_address = "ip:203.0.113.7".to_owned();
+    let recent = "account:bob@example.com".to_owned();
+    let now = at(12, 0)?;
+    throttle(&ctx)
+        .record_failure(
+            &[old_account.clone(), old_address.clone()],
+            now - Duration::days(3),
+        )
+        .await?;
+    throttle(&ctx)
+        .record_failure(
+            std::slice::from_ref(&old_address),
+            now - Duration::hours(25),
+        )
+        .await?;
+    throttle(&ctx)
+        .record_failure(std::slice::from_ref(&recent), now - Duration::hours(23))
+        .await?;
+    let long_ago = now - Duration::days(10);
+    assert_eq!(
+        throttle(&ctx)
+            .failures_since(&old_account, long_ago)
+            .await?
+            .0,
+        1
+    );
+
+    // The account's (3 days), the address's (25 hours; its 3-day-old one
+    // went when it failed again).
+    assert_eq!(ctx.store.prune_login_failures(now).await?, 2);
+    for key in [&old_account, &old_address] {
+        assert_eq!(
+            throttle(&ctx).failures_since(key, long_ago).await?,
+            (0, None),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        throttle(&ctx).failures_since(&recent, long_ago).await?,
+        (1, Some(now - Duration::hours(23)))
+    );
+    assert_eq!(ctx.store.prune_login_failures(now).await?, 0);
     Ok(())
 }
 
