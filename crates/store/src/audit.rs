@@ -179,17 +179,8 @@ impl Store {
         // Entries are stored in whole seconds: those before `before` are
         // those before its ceiling.
         let before = ceil_seconds(before);
-        self.with_retries("purge the audit log", || async move {
-            let _gate = self.lock_writes().await;
-            match audit_log::Entity::delete_many()
-                .filter(Column::At.lt(before))
-                .exec(&self.db)
-                .await
-                .context("could not purge the audit log")
-            {
-                Ok(done) => Step::Done(Ok(done.rows_affected)),
-                Err(e) => fail(e),
-            }
+        self.delete_rows("purge the audit log", || {
+            audit_log::Entity::delete_many().filter(Column::At.lt(before))
         })
         .await
     }

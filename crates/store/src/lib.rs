@@ -382,6 +382,24 @@ impl Store {
         txn.context("could not begin a write transaction")
     }
 
+    /// Runs the delete `statement` (made afresh for each try) after this
+    /// process's write gate, retried when the database asks; answers how
+    /// many rows it deleted. `what` names the operation in errors and logs.
+    async fn delete_rows<E, F>(&self, what: &'static str, statement: F) -> anyhow::Result<u64>
+    where
+        E: sea_orm::EntityTrait,
+        F: Fn() -> sea_orm::DeleteMany<E>,
+    {
+        self.with_retries(what, || async {
+            let _gate = self.lock_writes().await;
+            match statement().exec(&self.db).await {
+                Ok(done) => Step::Done(Ok(done.rows_affected)),
+                Err(e) => fail(anyhow::Error::new(e).context(format!("could not {what}"))),
+            }
+        })
+        .await
+    }
+
     /// Runs `attempt` until it is done, at most [`MAX_ATTEMPTS`] times, with a
     /// short growing pause between tries.
     async fn with_retries<T, E, F, Fut>(

@@ -219,20 +219,12 @@ impl Store {
     /// server keeps them a while for inquiries: `retention::prune_sign_ins`.)
     pub async fn prune_sessions(&self, before: DateTime<Utc>) -> anyhow::Result<u64> {
         let before = whole_seconds(before);
-        self.with_retries("prune the sessions", || async move {
-            let _gate = self.lock_writes().await;
-            match sessions::Entity::delete_many()
-                .filter(
-                    Condition::any()
-                        .add(sessions::Column::EndedAt.lt(before))
-                        .add(sessions::Column::ExpiresAt.lt(before)),
-                )
-                .exec(&self.db)
-                .await
-            {
-                Ok(done) => Step::Done(Ok(done.rows_affected)),
-                Err(e) => fail(anyhow::Error::new(e).context("could not prune the sessions")),
-            }
+        self.delete_rows("prune the sessions", || {
+            sessions::Entity::delete_many().filter(
+                Condition::any()
+                    .add(sessions::Column::EndedAt.lt(before))
+                    .add(sessions::Column::ExpiresAt.lt(before)),
+            )
         })
         .await
     }

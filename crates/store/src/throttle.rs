@@ -51,16 +51,8 @@ impl Store {
     /// many were forgotten.
     pub async fn prune_login_failures(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
         let before = whole_seconds(now) - memory();
-        self.with_retries("prune failed sign-ins", || async move {
-            let _gate = self.lock_writes().await;
-            match login_failures::Entity::delete_many()
-                .filter(Column::FailedAt.lt(before))
-                .exec(&self.db)
-                .await
-            {
-                Ok(done) => Step::Done(Ok(done.rows_affected)),
-                Err(e) => fail(anyhow::Error::new(e).context("could not prune failed sign-ins")),
-            }
+        self.delete_rows("prune failed sign-ins", || {
+            login_failures::Entity::delete_many().filter(Column::FailedAt.lt(before))
         })
         .await
     }
@@ -131,17 +123,10 @@ impl LoginThrottle for Store {
     async fn clear(&self, key: &str) -> anyhow::Result<()> {
         let key = storable(key);
         let key = key.as_ref();
-        self.with_retries("clear failed sign-ins", || async move {
-            let _gate = self.lock_writes().await;
-            match login_failures::Entity::delete_many()
-                .filter(Column::Key.eq(key))
-                .exec(&self.db)
-                .await
-            {
-                Ok(_) => Step::Done(Ok(())),
-                Err(e) => fail(anyhow::Error::new(e).context("could not clear failed sign-ins")),
-            }
+        self.delete_rows("clear failed sign-ins", || {
+            login_failures::Entity::delete_many().filter(Column::Key.eq(key))
         })
         .await
+        .map(|_| ())
     }
 }
