@@ -3,15 +3,15 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 use voice_scheduler_domain::ports::{
-    AppointmentQuery, AppointmentRepository, AuditEntry, BookOutcome, CalendarScope,
-    StoreBookError, StoreCancelError, StoreRescheduleError,
+    AppointmentQuery, AppointmentRepository, AuditEntry, BookOutcome, StoreBookError,
+    StoreCancelError, StoreRescheduleError,
 };
 use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, CalendarId, ConfirmationCode, NewAppointment,
@@ -19,9 +19,9 @@ use voice_scheduler_domain::{
 };
 
 use crate::entities::appointments::{self, Column};
-use crate::entities::calendars;
 use crate::errors::{Failure, UniqueRule, classify};
 use crate::group_commit::{self, BatchError};
+use crate::listing;
 use crate::rows::{self, ceil_seconds, storable, storable_owned, whole_range, whole_seconds};
 use crate::{Backend, Step, Store, audit, fail, in_transaction, rollback, sync};
 
@@ -920,62 +920,31 @@ impl AppointmentRepository for Store {
         if query.limit == 0 {
             return Ok(Vec::new());
         }
-        let mut select = appointments::Entity::find();
-        select = match query.scope {
-            CalendarScope::All => select,
-            CalendarScope::One(calendar) => {
-                select.filter(Column::CalendarId.eq(calendar.as_uuid()))
-            }
-            CalendarScope::OwnedBy(owner) => select.filter(
-                Column::CalendarId.in_subquery(
-                    Query::select()
-                        .column(calendars::Column::Id)
-                        .from(calendars::Entity)
-                        .and_where(calendars::Column::OwnerId.eq(owner.as_uuid()))
-                        .to_owned(),
-                ),
-            ),
-        };
-        if let Some(from) = query.from {
-            select = select.filter(Column::StartsAt.gte(ceil_seconds(from)));
-        }
-        if let Some(to) = query.to {
-            select = select.filter(Column::StartsAt.lt(ceil_seconds(to)));
-        }
+        let mut select = listing::in_scope(
+            appointments::Entity::find(),
+            Column::CalendarId,
+            query.scope,
+        );
+        select = listing::within(select, Column::StartsAt, query.from, query.to);
         if let Some(status) = query.status {
             select = select.filter(Column::Status.eq(status.as_str()));
         }
         if let Some(phone) = &query.phone {
             select = select.filter(Column::CustomerPhone.eq(phone.as_str()));
         }
-        if let Some((last_start, last_id)) = query.after {
-            if whole_seconds(last_start) == last_start {
-                // `(starts_at, id) > (last_start, last_id)`; the plain bound
-                // on `starts_at` lets every planner start the range scan there.
-                select = select.filter(Column::StartsAt.gte(last_start)).filter(
-                    Expr::tuple([
-                        Expr::col((appointments::Entity, Column::StartsAt)),
-                        Expr::col((appointments::Entity, Column::Id)),
-                    ])
-                    .gt(Expr::tuple([
-                        Expr::value(last_start),
-                        Expr::value(last_id.as_uuid()),
-                    ])),
-                );
-            } else {
-                // No stored start equals an instant between whole seconds.
-                select = select.filter(Column::StartsAt.gte(ceil_seconds(last_start)));
-            }
-        }
-        select
-            .order_by_asc(Column::StartsAt)
-            .order_by_asc(Column::Id)
-            .limit(query.limit)
-            .all(&self.db)
-            .await
-            .context("could not list appointments")?
-            .into_iter()
-            .map(rows::appointment)
-            .collect()
+        listing::page(
+            select,
+            Column::StartsAt,
+            Column::Id,
+            Order::Asc,
+            query.after.map(|(start, id)| (start, id.as_uuid())),
+        )
+        .limit(query.limit)
+        .all(&self.db)
+        .await
+        .context("could not list appointments")?
+        .into_iter()
+        .map(rows::appointment)
+        .collect()
     }
 }

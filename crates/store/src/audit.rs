@@ -11,15 +11,14 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, Order, QueryFilter, QuerySelect};
 use voice_scheduler_domain::ports::{
     Actor, AuditEntry, AuditLog, AuditQuery, AuditReader, AuditRecord,
 };
 
 use crate::entities::audit_log::{self, Column};
 use crate::rows::{ceil_seconds, storable, storable_owned, whole_seconds};
-use crate::{Step, Store, fail};
+use crate::{Step, Store, fail, listing};
 
 /// `audit_log.actor_kind` and `actor_id` of an actor.
 fn actor(actor: Actor) -> (&'static str, Option<String>) {
@@ -116,37 +115,10 @@ impl AuditReader for Store {
         if let Some(outcome) = &query.outcome {
             select = select.filter(Column::Outcome.eq(storable(outcome).into_owned()));
         }
-        if let Some(from) = query.from {
-            select = select.filter(Column::At.gte(ceil_seconds(from)));
-        }
-        if let Some(to) = query.to {
-            select = select.filter(Column::At.lt(ceil_seconds(to)));
-        }
-        if let Some((last_at, last_id)) = query.before {
-            // `(at, id) < (last_at, last_id)`; the plain bound on `at` lets
-            // every planner start the (backward) range scan of
-            // `audit_log_at_idx` there. Stored instants are whole seconds:
-            // one between seconds is before the same entries as its ceiling.
-            let last_at_stored = ceil_seconds(last_at);
-            let last_id = if last_at_stored == last_at {
-                last_id
-            } else {
-                i64::MIN
-            };
-            select = select.filter(Column::At.lte(last_at_stored)).filter(
-                Expr::tuple([
-                    Expr::col((audit_log::Entity, Column::At)),
-                    Expr::col((audit_log::Entity, Column::Id)),
-                ])
-                .lt(Expr::tuple([
-                    Expr::value(last_at_stored),
-                    Expr::value(last_id),
-                ])),
-            );
-        }
-        let rows = select
-            .order_by_desc(Column::At)
-            .order_by_desc(Column::Id)
+        select = listing::within(select, Column::At, query.from, query.to);
+        // Stored instants are whole seconds: a page bound between seconds
+        // is before the same entries as its ceiling.
+        let rows = listing::page(select, Column::At, Column::Id, Order::Desc, query.before)
             .limit(query.limit)
             .all(&self.db)
             .await

@@ -25,21 +25,19 @@ use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::NotSet;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, Order, QueryFilter,
+    QuerySelect, TryInsertResult,
 };
 use voice_scheduler_domain::calls::{CallFact, CallQuery, CallRepository, ReportedFacts};
-use voice_scheduler_domain::ports::CalendarScope;
 use voice_scheduler_domain::{
     CalendarId, Call, CallDirection, CallId, CallStatus, CallUpdate, PhoneNumber,
 };
 
-use crate::entities::calendars;
 use crate::entities::calls::{self, Column};
 use crate::rows::{ceil_seconds, storable, storable_owned, whole_seconds};
-use crate::{Decision, Step, Store, fail, finish};
+use crate::{Decision, Step, Store, fail, finish, listing};
 
 /// `update` as the store keeps values: times in whole seconds, text NUL-safe.
 fn normalised(update: &CallUpdate) -> CallUpdate {
@@ -221,60 +219,25 @@ impl CallRepository for Store {
         if query.limit == 0 {
             return Ok(Vec::new());
         }
-        let mut select = calls::Entity::find();
-        select = match query.scope {
-            CalendarScope::All => select,
-            CalendarScope::One(calendar) => {
-                select.filter(Column::CalendarId.eq(calendar.as_uuid()))
-            }
-            CalendarScope::OwnedBy(owner) => select.filter(
-                Column::CalendarId.in_subquery(
-                    Query::select()
-                        .column(calendars::Column::Id)
-                        .from(calendars::Entity)
-                        .and_where(calendars::Column::OwnerId.eq(owner.as_uuid()))
-                        .to_owned(),
-                ),
-            ),
-        };
-        if let Some(from) = query.from {
-            select = select.filter(Column::ListedAt.gte(ceil_seconds(from)));
-        }
-        if let Some(to) = query.to {
-            select = select.filter(Column::ListedAt.lt(ceil_seconds(to)));
-        }
+        let mut select = listing::in_scope(calls::Entity::find(), Column::CalendarId, query.scope);
+        select = listing::within(select, Column::ListedAt, query.from, query.to);
         if let Some(phone) = &query.phone {
             select = select.filter(Column::CustomerPhone.eq(phone.as_str()));
         }
-        if let Some((last_at, last_id)) = query.before {
-            if whole_seconds(last_at) == last_at {
-                // `(listed_at, id) < (last_at, last_id)`; the plain bound
-                // lets every planner start the range scan there.
-                select = select.filter(Column::ListedAt.lte(last_at)).filter(
-                    Expr::tuple([
-                        Expr::col((calls::Entity, Column::ListedAt)),
-                        Expr::col((calls::Entity, Column::Id)),
-                    ])
-                    .lt(Expr::tuple([
-                        Expr::value(last_at),
-                        Expr::value(last_id.as_uuid()),
-                    ])),
-                );
-            } else {
-                // No stored time equals an instant between whole seconds.
-                select = select.filter(Column::ListedAt.lt(ceil_seconds(last_at)));
-            }
-        }
-        select
-            .order_by_desc(Column::ListedAt)
-            .order_by_desc(Column::Id)
-            .limit(query.limit)
-            .all(&self.db)
-            .await
-            .context("could not list calls")?
-            .into_iter()
-            .map(call)
-            .collect()
+        listing::page(
+            select,
+            Column::ListedAt,
+            Column::Id,
+            Order::Desc,
+            query.before.map(|(at, id)| (at, id.as_uuid())),
+        )
+        .limit(query.limit)
+        .all(&self.db)
+        .await
+        .context("could not list calls")?
+        .into_iter()
+        .map(call)
+        .collect()
     }
 
     /// One `UPDATE` over the partial index `calls_retained_idx` (the calls

@@ -76,6 +76,7 @@ mod calls;
 mod entities;
 mod errors;
 mod group_commit;
+mod listing;
 mod privacy;
 mod replies;
 mod rows;
