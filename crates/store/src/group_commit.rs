@@ -161,20 +161,27 @@ impl Store {
             }
         };
         let mut written = Vec::with_capacity(batch.len());
-        for queued in batch {
+        let mut batch = batch.into_iter();
+        while let Some(queued) = batch.next() {
             match write_one(&txn, queued.statement).await {
                 Ok(result) => written.push((queued.answer, result)),
                 Err(undo) => {
-                    // The failed booking could not be undone alone: give the
-                    // whole batch up; each booking tries again.
+                    // The failed booking could not be undone alone (SQLite
+                    // may have rolled the whole transaction back): give the
+                    // batch up; every booking of it — written, failed or not
+                    // yet run — tries again.
                     tracing::warn!(error = %undo, "could not roll back a booking in a batch");
                     rollback(txn).await;
                     let again = || BatchError::Batch {
                         transient: true,
                         message: format!("a booking of the batch could not be undone: {undo}"),
                     };
-                    let _ = queued.answer.send(Err(again()));
-                    for (answer, _) in written {
+                    let answers = written
+                        .into_iter()
+                        .map(|(answer, _)| answer)
+                        .chain(std::iter::once(queued.answer))
+                        .chain(batch.map(|rest| rest.answer));
+                    for answer in answers {
                         let _ = answer.send(Err(again()));
                     }
                     return;
