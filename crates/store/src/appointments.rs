@@ -513,7 +513,8 @@ SELECT EXISTS (SELECT 1 FROM "appointments" WHERE "id" = ?) AS "booked""#,
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }
 
-/// The booking as one statement (its own transaction): insert `plan`'s row
+/// The booking as one statement (on PostgreSQL a transaction of its own; on
+/// SQLite part of a batch's, see [`group_commit`]): insert `plan`'s row
 /// unless [`decide`]'s checks find something — an active appointment
 /// holding the time (with the same bounds as [`active_holding`]), or the
 /// idempotency key already used. On PostgreSQL the row to insert comes out

@@ -209,9 +209,7 @@ impl Store {
             Err(e) => fail(anyhow::Error::new(e).context(what)),
         }
     }
-}
 
-impl Store {
     /// Deletes the sign-ins that ended or expired before `before`, with
     /// their refresh tokens (the foreign key cascades); answers how many
     /// sign-ins. Nothing can use them any more: a token of an ended or
