@@ -23,6 +23,19 @@ const API_CALLER: &str = "+14155550188";
 const API_NAME: &str = "Yolanda Pemberton";
 const API_EMAIL: &str = "yolanda.pemberton@example.com";
 
+/// The administrator signs in with a wrong password (401).
+async fn failed_sign_in(app: &TestApp) {
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(&json!({"email": "admin@example.com", "password": "wrong password"})),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+}
+
 /// Every entry matching `query` (a query string, without `?`), following
 /// the cursors, newest first.
 async fn audit(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
@@ -358,15 +371,7 @@ on_both_backends!(
             assert_eq!(status, 201, "{body}");
         }
         app.clock.advance(Duration::minutes(10));
-        let (status, _) = app
-            .api(
-                Method::POST,
-                "/auth/login",
-                None,
-                Some(&json!({"email": "admin@example.com", "password": "wrong password"})),
-            )
-            .await;
-        assert_eq!(status, 401);
+        failed_sign_in(app).await;
 
         let everything = audit(app, &admin, "").await;
         // user.create, auth.login, 5 × calendar.create, the failed sign-in.
@@ -483,15 +488,7 @@ on_both_backends!(
         let _admin = app.admin_token().await;
         let old = app.login("admin@example.com", ADMIN_PASSWORD).await;
         let old_refresh = old["refresh_token"].as_str().unwrap().to_owned();
-        let (status, _) = app
-            .api(
-                Method::POST,
-                "/auth/login",
-                None,
-                Some(&json!({"email": "admin@example.com", "password": "wrong password"})),
-            )
-            .await;
-        assert_eq!(status, 401);
+        failed_sign_in(app).await;
         let store = Store::connect(app.database_url()).await.unwrap();
         let clock: &dyn Clock = app.clock.as_ref();
         // Nothing is old enough yet.
