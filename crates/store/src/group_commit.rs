@@ -23,7 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use crate::errors::{Failure, classify};
-use crate::{Store, rollback};
+use crate::{Store, is_transient, rollback};
 
 /// At most this many bookings in one transaction (the rest wait for the
 /// next one, right after).
@@ -147,10 +147,7 @@ impl Store {
         let txn = match self.begin_write().await {
             Ok(txn) => txn,
             Err(e) => {
-                let (transient, message) = match e.downcast_ref::<DbErr>() {
-                    Some(db_err) => (classify(db_err) == Failure::Transient, format!("{e:#}")),
-                    None => (false, format!("{e:#}")),
-                };
+                let (transient, message) = (is_transient(&e), format!("{e:#}"));
                 for queued in batch {
                     let _ = queued.answer.send(Err(BatchError::Batch {
                         transient,
