@@ -81,12 +81,25 @@ fn tool_calls(n: usize) -> Value {
     json!({"message": {"type": "tool-calls", "call": {"id": "vapi-call-77"}, "toolCallList": calls}})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
-    let dir = temp_dir("vs-sigterm");
+/// A booking whose body arrives after SIGTERM, on a server whose pooled
+/// database connections were opened by all of its HTTP workers: the request is
+/// answered with the booking, the booking is stored, and the process exits 0.
+/// (Idle workers stop first; the connections they had opened must stay usable
+/// until the last in-flight request is done.)
+async fn a_booking_whose_body_arrives_after_sigterm_is_booked(
+    database_url: &str,
+    dir: &Path,
+    hour: u32,
+) {
+    let phone = format!("+141555501{hour:02}");
+    let time = format!("{hour}:00");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     let port = free_port();
-    let child = binary(&dir, port, "sqlite://voice-scheduler.db?mode=rwc")
+    let child = binary(dir, port, database_url)
         .env("SHUTDOWN_GRACE_SECONDS", "20")
+        .env("HTTP_WORKERS", "4")
+        .env("DATABASE_MAX_CONNECTIONS", "8")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -96,34 +109,62 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let base = format!("http://127.0.0.1:{port}");
     assert!(wait_ready(&client, &base, Duration::from_secs(30)).await);
 
-    // A slow request: many tool calls in one message.
-    let body = tool_calls(1500);
-    let in_flight = {
-        let client = client.clone();
-        let url = format!("{base}/vapi/tools");
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .header("X-Vapi-Secret", SECRET)
-                .json(&body)
-                .send()
-                .await
+    // Every worker opens pooled connections: many checks at once, each on
+    // its own connection (the workers take connections in turn).
+    let checks: Vec<_> = (0..32)
+        .map(|_| {
+            let url = format!("{base}/vapi/tools");
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .header("X-Vapi-Secret", SECRET)
+                    .json(&tool_calls(3))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
         })
-    };
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(
-        !in_flight.is_finished(),
-        "the request must still be in flight when the signal comes"
-    );
-    signal(&running.0, "TERM");
+        .collect();
+    for check in checks {
+        assert_eq!(check.await.unwrap().unwrap(), 200);
+    }
 
-    let answer = in_flight
+    // The headers now, the body after the signal.
+    let body = json!({"message": {"type": "tool-calls", "call": {"id": "vapi-call-term-1", "customer": {"number": phone}},
+        "toolCallList": [{"id": format!("tool-call-term-{hour}"), "function": {"name": "book_appointment",
+            "arguments": {"name": "Terry Late", "date": tomorrow(), "time": time}}}]}})
+    .to_string();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
-        .unwrap()
-        .expect("the in-flight request is answered");
-    assert_eq!(answer.status(), 200);
-    let answer: Value = answer.json().await.unwrap();
-    assert_eq!(answer["results"].as_array().unwrap().len(), 1500);
+        .unwrap();
+    let head = format!(
+        "POST /vapi/tools HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Vapi-Secret: {SECRET}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&running.0, "TERM");
+    // Time for the idle workers to stop.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_string(&mut answer))
+        .await
+        .expect("the in-flight request is answered in the grace period")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (_, json_body) = answer.split_once("\r\n\r\n").unwrap();
+    let reply: Value = serde_json::from_str(json_body).unwrap();
+    let spoken = reply["results"][0]["result"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !spoken.contains("problem") && spoken.contains(&hour.to_string()),
+        "the booking must be made: {reply}"
+    );
 
     let started = Instant::now();
     let status = loop {
@@ -139,7 +180,62 @@ async fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     assert_eq!(status.code(), Some(0));
     // nothing listens any more
     assert!(client.get(format!("{base}/health")).send().await.is_err());
+
+    // The booking is stored: a new process on the same database finds it.
+    let port = free_port();
+    let _again = Running(
+        binary(dir, port, database_url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(wait_ready(&client, &base, Duration::from_secs(30)).await);
+    let find = json!({"message": {"type": "tool-calls", "call": {"id": "vapi-call-term-2", "customer": {"number": phone}},
+        "toolCallList": [{"id": format!("tool-call-find-{hour}"), "function": {"name": "find_appointments", "arguments": {}}}]}});
+    let found: Value = client
+        .post(format!("{base}/vapi/tools"))
+        .header("X-Vapi-Secret", SECRET)
+        .json(&find)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let spoken = found["results"][0]["result"].as_str().unwrap_or_default();
+    assert!(spoken.contains(&hour.to_string()), "{found}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_booking_whose_body_comes_late_finish_on_sqlite() {
+    let dir = temp_dir("vs-sigterm");
+    a_booking_whose_body_arrives_after_sigterm_is_booked(
+        "sqlite://voice-scheduler.db?mode=rwc",
+        &dir,
+        11,
+    )
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_booking_whose_body_comes_late_finish_on_postgres() {
+    let Some(database) =
+        voice_scheduler_store::testing::TestDatabase::postgres("sigterm_late_body")
+            .await
+            .unwrap()
+    else {
+        return;
+    };
+    let dir = temp_dir("vs-sigterm-pg");
+    // Several tries: without the fix about half of them failed.
+    for hour in [10, 11, 12] {
+        a_booking_whose_body_arrives_after_sigterm_is_booked(&database.url, &dir, hour).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    database.drop_database().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
+use actix_web::dev::ServiceRequest;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -34,6 +35,7 @@ use voice_scheduler_vapi::{ToolRunner, ToolSettings};
 
 use crate::config::Settings;
 use crate::retention;
+use crate::runtime::OnRuntime;
 use crate::secrets::{self, SecretSource};
 use crate::telemetry;
 
@@ -132,12 +134,18 @@ impl Application {
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
+        // Requests are polled in this runtime's context (see `runtime`).
+        let runtime = tokio::runtime::Handle::current();
         let server = HttpServer::new(move || {
+            let runtime = runtime.clone();
             App::new()
                 .app_data(cors.clone())
                 .app_data(limits.clone())
                 .wrap(from_fn(voice_scheduler_http::limit))
                 .wrap(from_fn(voice_scheduler_http::observe))
+                .wrap(from_fn(move |request: ServiceRequest, next: Next<_>| {
+                    OnRuntime::new(runtime.clone(), next.call(request))
+                }))
                 .configure(voice_scheduler_http::configure(state.clone()))
         })
         .workers(settings.worker_count())

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod retention;
+mod runtime;
 pub mod secrets;
 pub mod telemetry;
 
