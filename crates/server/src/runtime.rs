@@ -64,12 +64,14 @@ mod tests {
             // A task spawned (with a timer) here belongs to `outer`: it still
             // completes after the worker's runtime is gone. Spawned on the
             // worker's runtime, it would be cancelled with it.
-            tokio::spawn(async {
+            let task = tokio::spawn(async {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 7
-            })
+            });
+            Some(task)
         }));
         drop(worker);
+        let spawned = spawned.unwrap();
         assert_eq!(outer.block_on(spawned).unwrap(), 7);
     }
 }
