@@ -55,6 +55,7 @@
 //! - [`generate_secret`] makes a secret from the operating system's CSPRNG
 //!   for installations that keep a generated one in the database.
 
+mod jwt_crypto;
 mod password;
 mod tokens;
 

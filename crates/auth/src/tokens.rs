@@ -60,12 +60,9 @@ impl JwtAccessTokens {
             !audience.is_empty(),
             "the access-token audience must not be empty"
         );
-        // jsonwebtoken picks its crypto backend from its features and panics
-        // at first use when it cannot (none enabled, or both). Name ours
-        // explicitly; when a default is already installed it stays.
-        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
-            &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
-        );
+        // jsonwebtoken has no crypto backend of its own here (no RSA in the
+        // graph): ours is HMAC only.
+        crate::jwt_crypto::install();
 
         let mut validation = Validation::new(ALGORITHM);
         validation.algorithms = vec![ALGORITHM];
