@@ -536,6 +536,84 @@ google_test!(
     }
 );
 
+google_test!(
+    a_code_completes_only_the_connection_whose_consent_gave_it,
+    &[],
+    async |app: &TestApp, google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        let sam = app.staff_token(&admin, "sam@example.com").await;
+        let olga = app.staff_token(&admin, "olga@example.com").await;
+        let sams = create_calendar(app, &sam, "Sam's room").await;
+        let olgas = create_calendar(app, &olga, "Olga's room").await;
+
+        // Sam's consent address carries a PKCE S256 challenge; the verifier
+        // stays with the state, on the server.
+        let url = start_connect(app, &sam, &sams, None).await;
+        assert_eq!(
+            param(&url, "code_challenge_method").as_deref(),
+            Some("S256")
+        );
+        let challenge = param(&url, "code_challenge").unwrap();
+        assert_eq!(challenge.len(), 43, "{challenge}");
+        assert_db(
+            app,
+            &format!(
+                "(SELECT COUNT(*) FROM oauth_states WHERE code_verifier IS NOT NULL \
+                 AND length(code_verifier) >= 43 AND code_verifier <> '{challenge}') = 1"
+            ),
+        )
+        .await;
+
+        // Olga starts connecting her calendar; Sam's code (from Sam's
+        // consent, in Sam's Google account) is put behind Olga's state.
+        let olgas_url = start_connect(app, &olga, &olgas, None).await;
+        let back = Url::parse(&consent(app, &url).await).unwrap();
+        let code = param(&back, "code").unwrap();
+        let injected = format!(
+            "{}/integrations/google/callback?state={}&code={}",
+            app.address,
+            url_encode(&param(&olgas_url, "state").unwrap()),
+            url_encode(&code)
+        );
+        let (status, page) = callback(app, &injected).await;
+        assert_eq!(status, 400, "{page}");
+        assert!(page.contains("invalid_grant"), "{page}");
+        let exchange = google
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/token")
+            .count();
+        assert_eq!(exchange, 1, "Google was asked, and refused the verifier");
+        assert_eq!(
+            google_status(app, &olga, &olgas).await["status"],
+            "not_connected"
+        );
+        assert_eq!(
+            google_status(app, &sam, &sams).await["status"],
+            "not_connected"
+        );
+        // Olga's state is used up.
+        let (status, _) = callback(app, &injected).await;
+        assert_eq!(status, 400);
+
+        // Sam's own state completes Sam's calendar, and only it.
+        let url = start_connect(app, &sam, &sams, None).await;
+        let back = consent(app, &url).await;
+        let (status, page) = callback(app, &back).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(google_status(app, &sam, &sams).await["status"], "connected");
+        assert_eq!(
+            google_status(app, &olga, &olgas).await["status"],
+            "not_connected"
+        );
+        // Once.
+        let (status, _) = callback(app, &back).await;
+        assert_eq!(status, 400);
+        // Left: only Sam's first state, whose code went elsewhere (it expires).
+        assert_db(app, "(SELECT COUNT(*) FROM oauth_states) = 1").await;
+    }
+);
+
 fn url_encode(raw: &str) -> String {
     let mut url = Url::parse("http://x/").unwrap();
     url.query_pairs_mut().append_pair("v", raw);

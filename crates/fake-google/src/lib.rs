@@ -30,9 +30,12 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use voice_scheduler_google::{GoogleEndpoints, SCOPES};
 
 /// The OAuth client id the fake accepts.
@@ -143,6 +146,8 @@ struct State {
     redirect_uri: Option<String>,
     granted_scopes: Option<String>,
     codes: HashSet<String>,
+    /// The PKCE `S256` challenge a code was issued with at consent.
+    challenges: HashMap<String, String>,
     refresh_tokens: HashSet<String>,
     access_tokens: HashMap<String, AccessGrant>,
     /// Tokens that once were valid and no longer are.
@@ -575,7 +580,8 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared
 }
 
 /// The consent screen, consented at once: redirects to `redirect_uri` with a
-/// fresh code and the `state` it was given.
+/// fresh code and the `state` it was given. A `code_challenge` (PKCE) is
+/// kept with the code; only `S256` is accepted, as Google recommends.
 fn consent(request: &HttpRequest, shared: &Shared) -> HttpResponse {
     let query = form(request.query_string().as_bytes());
     let get = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
@@ -598,8 +604,16 @@ fn consent(request: &HttpRequest, shared: &Shared) -> HttpResponse {
     let Ok(mut target) = url::Url::parse(redirect_uri) else {
         return HttpResponse::BadRequest().body("Error 400: invalid_request");
     };
+    let challenge = get("code_challenge");
+    if !challenge.is_empty() && get("code_challenge_method") != "S256" {
+        return HttpResponse::BadRequest()
+            .body("Error 400: invalid_request (code_challenge_method)");
+    }
     let code = format!("4/fake-code-{}", random_token());
     state.codes.insert(code.clone());
+    if !challenge.is_empty() {
+        state.challenges.insert(code.clone(), challenge.to_owned());
+    }
     target
         .query_pairs_mut()
         .append_pair("state", get("state"))
@@ -626,6 +640,17 @@ fn token(body: &[u8], shared: &Shared) -> HttpResponse {
             }
             if !state.codes.remove(get("code")) {
                 return oauth_error(400, "invalid_grant", "Malformed auth code.");
+            }
+            // PKCE: a code issued with a challenge needs its verifier (the
+            // code is used up either way, as at Google).
+            if let Some(challenge) = state.challenges.remove(get("code")) {
+                let verifier = get("code_verifier");
+                if verifier.is_empty() {
+                    return oauth_error(400, "invalid_grant", "Missing code verifier.");
+                }
+                if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge {
+                    return oauth_error(400, "invalid_grant", "Invalid code verifier.");
+                }
             }
             let refresh_token = state.new_refresh_token();
             let access_token = state.new_access_token(Some(refresh_token.clone()));

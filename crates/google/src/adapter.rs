@@ -461,16 +461,25 @@ impl CalendarMirror for GoogleCalendar {
 
 #[async_trait]
 impl GoogleAccount for GoogleCalendar {
-    fn consent_url(&self, state: &str) -> String {
-        self.oauth.consent_url(state)
+    fn consent_url(&self, state: &str, code_verifier: &str) -> String {
+        self.oauth.consent_url(state, code_verifier)
     }
 
-    async fn exchange(&self, code: &str, calendar: CalendarId) -> Result<Grant, GrantError> {
-        let granted = self.oauth.exchange_code(code).await.map_err(|e| match e {
-            OAuthError::Unavailable(m) => GrantError::Unavailable(m),
-            OAuthError::InvalidGrant => GrantError::Refused("invalid_grant".to_owned()),
-            OAuthError::Rejected(m) => GrantError::Refused(m),
-        })?;
+    async fn exchange(
+        &self,
+        code: &str,
+        code_verifier: Option<&str>,
+        calendar: CalendarId,
+    ) -> Result<Grant, GrantError> {
+        let granted = self
+            .oauth
+            .exchange_code(code, code_verifier)
+            .await
+            .map_err(|e| match e {
+                OAuthError::Unavailable(m) => GrantError::Unavailable(m),
+                OAuthError::InvalidGrant => GrantError::Refused("invalid_grant".to_owned()),
+                OAuthError::Rejected(m) => GrantError::Refused(m),
+            })?;
         if let Some(scope) = &granted.scope
             && !scope.split_whitespace().any(|s| s == EVENTS_SCOPE)
         {

@@ -13,7 +13,8 @@ use voice_scheduler_domain::{
 };
 use voice_scheduler_fake_google::FakeGoogle;
 use voice_scheduler_google::{
-    ApiError, CalendarApi, OAuthClient, OAuthError, SCOPES, SendUpdates, event_for, event_id,
+    ApiError, CalendarApi, OAuthClient, OAuthError, SCOPES, SendUpdates, code_challenge, event_for,
+    event_id,
 };
 
 const REDIRECT: &str = "http://127.0.0.1:9/oauth/google/callback";
@@ -88,7 +89,8 @@ async fn consent_url_carries_every_parameter_and_leads_to_a_code() -> anyhow::Re
     let google = FakeGoogle::start().await?;
     google.set_redirect_uri(REDIRECT);
     let client = oauth(&google)?;
-    let consent = reqwest::Url::parse(&client.consent_url("state-123"))?;
+    let verifier = "a-code-verifier-of-at-least-43-characters-0123456789";
+    let consent = reqwest::Url::parse(&client.consent_url("state-123", verifier))?;
     ensure!(consent.as_str().starts_with(&google.endpoints().auth_url));
     let pairs: std::collections::HashMap<String, String> =
         consent.query_pairs().into_owned().collect();
@@ -101,6 +103,8 @@ async fn consent_url_carries_every_parameter_and_leads_to_a_code() -> anyhow::Re
         ("access_type", "offline"),
         ("prompt", "consent"),
         ("include_granted_scopes", "true"),
+        ("code_challenge", &code_challenge(verifier)),
+        ("code_challenge_method", "S256"),
     ] {
         ensure!(
             pairs.get(name).map(String::as_str) == Some(value),
@@ -123,7 +127,58 @@ async fn consent_url_carries_every_parameter_and_leads_to_a_code() -> anyhow::Re
     ensure!(back.as_str().starts_with(REDIRECT), "{back}");
     let back: std::collections::HashMap<String, String> = back.query_pairs().into_owned().collect();
     ensure!(back["state"] == "state-123");
-    let granted = client.exchange_code(&back["code"]).await?;
+    let granted = client.exchange_code(&back["code"], Some(verifier)).await?;
+    ensure!(granted.refresh_token.is_some());
+    Ok(())
+}
+
+/// Consents with `verifier`'s challenge; the code Google sends back.
+async fn consented_code(client: &OAuthClient, verifier: &str) -> anyhow::Result<String> {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let answer = browser
+        .get(client.consent_url("state-1", verifier))
+        .send()
+        .await?;
+    let location = answer
+        .headers()
+        .get("location")
+        .context("a redirect")?
+        .to_str()?;
+    reqwest::Url::parse(location)?
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .context("a code")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_needs_the_verifier_of_its_challenge() -> anyhow::Result<()> {
+    let google = FakeGoogle::start().await?;
+    let client = oauth(&google)?;
+    let verifier = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    for (sent, why) in [
+        (None, "Missing code verifier"),
+        (
+            Some("fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"),
+            "Invalid code verifier",
+        ),
+    ] {
+        let code = consented_code(&client, verifier).await?;
+        let error = client
+            .exchange_code(&code, sent)
+            .await
+            .err()
+            .context("refused")?;
+        ensure!(
+            matches!(&error, OAuthError::Rejected(m) if m.contains("invalid_grant") && m.contains(why)),
+            "{error:?}"
+        );
+        ensure!(!error.to_string().contains(verifier), "{error}");
+    }
+    let code = consented_code(&client, verifier).await?;
+    let granted = client.exchange_code(&code, Some(verifier)).await?;
     ensure!(granted.refresh_token.is_some());
     Ok(())
 }
@@ -134,7 +189,7 @@ async fn a_code_is_exchanged_once_for_a_refresh_token() -> anyhow::Result<()> {
     google.set_redirect_uri(REDIRECT);
     let client = oauth(&google)?;
     let code = google.issue_code();
-    let granted = client.exchange_code(&code).await?;
+    let granted = client.exchange_code(&code, None).await?;
     ensure!(granted.expires_in == 3600);
     ensure!(granted.scope.as_deref() == Some(SCOPES.join(" ").as_str()));
     let refresh_token = granted.refresh_token.clone().context("a refresh token")?;
@@ -145,7 +200,7 @@ async fn a_code_is_exchanged_once_for_a_refresh_token() -> anyhow::Result<()> {
 
     // A reused code is refused, and the message carries no code or secret.
     let error = client
-        .exchange_code(&code)
+        .exchange_code(&code, None)
         .await
         .err()
         .context("a reused code must fail")?;
@@ -175,7 +230,7 @@ async fn a_wrong_client_secret_or_redirect_is_rejected() -> anyhow::Result<()> {
         google.endpoints(),
     )?;
     let error = wrong
-        .exchange_code(&google.issue_code())
+        .exchange_code(&google.issue_code(), None)
         .await
         .err()
         .context("fails")?;
@@ -187,7 +242,7 @@ async fn a_wrong_client_secret_or_redirect_is_rejected() -> anyhow::Result<()> {
 
     google.set_redirect_uri("https://elsewhere.example/callback");
     let error = oauth(&google)?
-        .exchange_code(&google.issue_code())
+        .exchange_code(&google.issue_code(), None)
         .await
         .err()
         .context("fails")?;
@@ -243,7 +298,7 @@ async fn refresh_gives_new_access_tokens_until_the_grant_is_revoked() -> anyhow:
 async fn revoke_is_recorded_and_repeating_it_is_harmless() -> anyhow::Result<()> {
     let google = FakeGoogle::start().await?;
     let client = oauth(&google)?;
-    let granted = client.exchange_code(&google.issue_code()).await?;
+    let granted = client.exchange_code(&google.issue_code(), None).await?;
     let refresh_token = granted.refresh_token.context("a refresh token")?;
 
     client.revoke(&refresh_token).await?;
