@@ -1277,6 +1277,44 @@ google_test!(
     }
 );
 
+google_test!(
+    a_dead_grant_answered_with_401_needs_reconnect_and_is_not_retried,
+    &[],
+    async |app: &TestApp, google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        connect(app, &admin, DEFAULT_CALENDAR, None).await;
+        let a = book(app, &admin, DEFAULT_CALENDAR, "2030-03-12T11:00:00-07:00").await;
+        wait_for_event(app, google, "primary", &a).await;
+        wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
+
+        // This token endpoint answers a dead grant with 401, not 400.
+        google.answer_invalid_grant_with(401);
+        google.revoke_all();
+        google.expire_access_tokens();
+        cancel(app, &admin, &a).await;
+        let s = eventually(app, "needs_reconnect", WAIT, async || {
+            let s = google_status(app, &admin, DEFAULT_CALENDAR).await;
+            (s["status"] == "needs_reconnect").then_some(s)
+        })
+        .await;
+        assert_eq!(s["jobs_pending"], 1, "paused: {s}");
+        assert_eq!(s["jobs_failed"], 0, "{s}");
+        assert!(
+            s["last_error"].as_str().unwrap().contains("invalid_grant"),
+            "{s}"
+        );
+        // Paused, not retried: the token endpoint is not asked again.
+        let asked = google.token_requests();
+        for _ in 0..5 {
+            app.clock.advance(chrono::Duration::minutes(1));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert_eq!(google.token_requests(), asked);
+        let flagged = audit(app, &admin, "google.needs_reconnect").await;
+        assert_eq!(flagged.len(), 1, "{flagged:#?}");
+    }
+);
+
 // ---------------------------------------------------------------------------
 // 9. disconnecting
 

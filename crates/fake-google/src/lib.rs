@@ -162,6 +162,9 @@ struct State {
     delay: Duration,
     create_then_fail: bool,
     inserts: HashMap<String, usize>,
+    /// The status of a dead-grant answer (`invalid_grant`): 400 as Google,
+    /// unless a test chose 401 as some OAuth servers answer.
+    invalid_grant_status: Option<u16>,
 }
 
 impl State {
@@ -349,6 +352,24 @@ impl FakeGoogle {
         }
         let tokens: Vec<String> = state.access_tokens.drain().map(|(t, _)| t).collect();
         state.dead_tokens.extend(tokens);
+    }
+
+    /// Makes the token endpoint answer a dead refresh token with
+    /// `401 {"error": "invalid_grant"}` (some OAuth servers do) instead of
+    /// Google's 400.
+    pub fn answer_invalid_grant_with(&self, status: u16) {
+        self.shared.lock().invalid_grant_status = Some(status);
+    }
+
+    /// How many requests reached the token endpoint (code exchanges and
+    /// refreshes, canned answers included).
+    pub fn token_requests(&self) -> usize {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/token")
+            .count()
     }
 
     /// The tokens revoked through the revoke endpoint, in order.
@@ -665,7 +686,8 @@ fn token(body: &[u8], shared: &Shared) -> HttpResponse {
         "refresh_token" => {
             let refresh_token = get("refresh_token");
             if !state.refresh_tokens.contains(refresh_token) {
-                return oauth_error(400, "invalid_grant", "Token has been expired or revoked.");
+                let code = state.invalid_grant_status.unwrap_or(400);
+                return oauth_error(code, "invalid_grant", "Token has been expired or revoked.");
             }
             let access_token = state.new_access_token(Some(refresh_token.to_owned()));
             HttpResponse::Ok().json(json!({

@@ -329,7 +329,12 @@ impl OAuthClient {
             });
         }
         let error = read_error(response).await;
-        if status == StatusCode::BAD_REQUEST && error.error == "invalid_grant" {
+        // RFC 6749 says 400, Google answers 400; some servers (and proxies
+        // in front of them) answer a dead grant with 401. Either way the
+        // grant is dead, and retrying will not revive it.
+        if matches!(status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED)
+            && error.error == "invalid_grant"
+        {
             return Err(match grant {
                 Grant::Refresh => OAuthError::InvalidGrant,
                 Grant::Code => OAuthError::Rejected(describe(status, &error)),

@@ -295,6 +295,41 @@ async fn refresh_gives_new_access_tokens_until_the_grant_is_revoked() -> anyhow:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_grant_answered_with_401_is_a_dead_grant_too() -> anyhow::Result<()> {
+    let google = FakeGoogle::start().await?;
+    google.answer_invalid_grant_with(401);
+    let client = oauth(&google)?;
+    let refresh_token = google.issue_refresh_token();
+    client.refresh(&refresh_token).await?;
+
+    google.revoke_all();
+    let error = client
+        .refresh(&refresh_token)
+        .await
+        .err()
+        .context("revoked")?;
+    ensure!(error == OAuthError::InvalidGrant, "{error:?}");
+    // A used code answered 401 invalid_grant is a failed attempt, not a
+    // dead connection; a 401 for another reason stays a refusal.
+    let code = google.issue_code();
+    client.exchange_code(&code, None).await?;
+    google.fail_next("/token", 401, json!({"error": "invalid_grant"}), None);
+    let error = client
+        .exchange_code(&code, None)
+        .await
+        .err()
+        .context("used")?;
+    ensure!(matches!(error, OAuthError::Rejected(_)), "{error:?}");
+    google.fail_next("/token", 401, json!({"error": "invalid_client"}), None);
+    let error = client.refresh(&refresh_token).await.err().context("401")?;
+    ensure!(
+        matches!(&error, OAuthError::Rejected(m) if m.contains("invalid_client")),
+        "{error:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_is_recorded_and_repeating_it_is_harmless() -> anyhow::Result<()> {
     let google = FakeGoogle::start().await?;
     let client = oauth(&google)?;
