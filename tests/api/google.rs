@@ -1316,6 +1316,42 @@ google_test!(
 );
 
 // ---------------------------------------------------------------------------
+// 8b. access tokens
+
+google_test!(
+    concurrent_bookings_on_a_fresh_instance_share_one_token_refresh,
+    &[],
+    async |app: &TestApp, google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        connect(app, &admin, DEFAULT_CALENDAR, None).await;
+        // The code exchange; no access token is cached yet.
+        let before = google.token_requests();
+        // A slow Google, so that the ten bookings need a token at once.
+        google.set_delay(Duration::from_millis(300));
+        let starts: Vec<String> = (0..10)
+            .map(|i| format!("2030-03-12T{:02}:{:02}:00-07:00", 9 + i / 2, (i % 2) * 30))
+            .collect();
+        let bookings = starts
+            .iter()
+            .map(|start| book(app, &admin, DEFAULT_CALENDAR, start));
+        let booked = futures::future::join_all(bookings).await;
+        assert_eq!(booked.len(), 10);
+        google.set_delay(Duration::ZERO);
+        for appointment in &booked {
+            wait_for_event(app, google, "primary", appointment).await;
+        }
+        wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
+        // One refresh served the ten free/busy checks and the ten events.
+        assert_eq!(
+            google.token_requests(),
+            before + 1,
+            "{:#?}",
+            google.requests()
+        );
+    }
+);
+
+// ---------------------------------------------------------------------------
 // 9. disconnecting
 
 google_test!(

@@ -15,7 +15,10 @@
 //!
 //! Access tokens are refreshed from the sealed refresh token when needed
 //! and kept in this process until a minute before they expire (each
-//! instance refreshes its own; nothing that matters lives here).
+//! instance refreshes its own; nothing that matters lives here). Refreshes
+//! are single-flight per calendar: callers that need a token while one is
+//! being fetched wait for that refresh and share its outcome, so a burst of
+//! bookings on a fresh instance asks Google's token endpoint once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -84,6 +87,14 @@ struct CachedToken {
     valid_until: Instant,
 }
 
+/// The last refresh of one calendar's token, behind that calendar's
+/// refresh lock: a caller that waited for the lock while a refresh ran
+/// takes that refresh's failure instead of asking Google again.
+#[derive(Default)]
+struct RefreshSlot {
+    last_failure: Option<(Vec<u8>, Instant, TokenError)>,
+}
+
 struct BusyAnswer {
     window: TimeRange,
     busy: Vec<TimeRange>,
@@ -108,6 +119,8 @@ pub struct GoogleCalendar {
     clock: Arc<dyn Clock>,
     settings: GoogleSettings,
     tokens: Mutex<HashMap<CalendarId, CachedToken>>,
+    /// One refresh at a time per calendar (single flight).
+    refreshing: Mutex<HashMap<CalendarId, Arc<tokio::sync::Mutex<RefreshSlot>>>>,
     busy: Mutex<HashMap<CalendarId, Vec<BusyAnswer>>>,
     known: Mutex<HashMap<CalendarId, (Option<Connection>, Instant)>>,
 }
@@ -117,6 +130,7 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Why no access token could be had.
+#[derive(Clone)]
 enum TokenError {
     Reconnect(String),
     Unavailable(String),
@@ -178,6 +192,7 @@ impl GoogleCalendar {
             clock: Arc::new(SystemClock),
             settings,
             tokens: Mutex::new(HashMap::new()),
+            refreshing: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
         }
@@ -210,20 +225,74 @@ impl GoogleCalendar {
         locked(&self.known).remove(&calendar);
     }
 
+    /// The cached access token of `connection`, if still valid.
+    fn cached_token(&self, connection: &Connection) -> Option<String> {
+        locked(&self.tokens)
+            .get(&connection.calendar_id)
+            .filter(|c| {
+                c.sealed == connection.refresh_token.bytes && c.valid_until > Instant::now()
+            })
+            .map(|c| c.token.clone())
+    }
+
     /// A valid access token for `connection`, refreshed when needed
-    /// (`quick`: within the free/busy timeout).
+    /// (`quick`: within the free/busy timeout). Single flight: while one
+    /// caller refreshes a calendar's token, the others wait for it (a
+    /// `quick` one no longer than the free/busy timeout) and use its token,
+    /// or its failure.
     async fn access_token(
         &self,
         connection: &Connection,
         quick: bool,
     ) -> Result<String, TokenError> {
-        let calendar = connection.calendar_id;
-        if let Some(cached) = locked(&self.tokens).get(&calendar)
-            && cached.sealed == connection.refresh_token.bytes
-            && cached.valid_until > Instant::now()
-        {
-            return Ok(cached.token.clone());
+        if let Some(token) = self.cached_token(connection) {
+            return Ok(token);
         }
+        let calendar = connection.calendar_id;
+        let slot = locked(&self.refreshing)
+            .entry(calendar)
+            .or_default()
+            .clone();
+        let asked = Instant::now();
+        let mut slot = if quick {
+            tokio::time::timeout(self.settings.busy_timeout, slot.lock_owned())
+                .await
+                .map_err(|_| {
+                    TokenError::Unavailable(
+                        "timed out waiting for a Google token refresh in progress".to_owned(),
+                    )
+                })?
+        } else {
+            slot.lock_owned().await
+        };
+        // Refreshed (or failed) by whoever held the lock meanwhile.
+        if let Some(token) = self.cached_token(connection) {
+            return Ok(token);
+        }
+        if let Some((sealed, at, error)) = &slot.last_failure
+            && *sealed == connection.refresh_token.bytes
+            && *at >= asked
+        {
+            return Err(error.clone());
+        }
+        let outcome = self.refresh_token(connection, quick).await;
+        slot.last_failure = outcome.as_ref().err().map(|e| {
+            (
+                connection.refresh_token.bytes.clone(),
+                Instant::now(),
+                e.clone(),
+            )
+        });
+        outcome
+    }
+
+    /// Asks Google for a new access token of `connection` and caches it.
+    async fn refresh_token(
+        &self,
+        connection: &Connection,
+        quick: bool,
+    ) -> Result<String, TokenError> {
+        let calendar = connection.calendar_id;
         let refresh_token = self
             .keys
             .open(&connection.refresh_token.bytes, &token_binding(calendar))
@@ -264,6 +333,15 @@ impl GoogleCalendar {
         locked(&self.tokens).remove(&calendar);
     }
 
+    /// Forgets `token` if it is still the cached one (Google refused it); a
+    /// newer token another caller fetched meanwhile stays.
+    fn drop_refused_token(&self, calendar: CalendarId, token: &str) {
+        let mut tokens = locked(&self.tokens);
+        if tokens.get(&calendar).is_some_and(|c| c.token == token) {
+            tokens.remove(&calendar);
+        }
+    }
+
     /// Runs `call` with an access token; a 401 refreshes the token and runs
     /// it once more.
     async fn with_token<T, F, Fut>(
@@ -281,8 +359,10 @@ impl GoogleCalendar {
                 .access_token(connection, quick)
                 .await
                 .map_err(Failure::Token)?;
-            match call(token).await {
-                Err(ApiError::Unauthorized) if first => self.drop_token(connection.calendar_id),
+            match call(token.clone()).await {
+                Err(ApiError::Unauthorized) if first => {
+                    self.drop_refused_token(connection.calendar_id, &token)
+                }
                 other => return other.map_err(Failure::Api),
             }
         }
