@@ -3,9 +3,13 @@
 //! It listens on `127.0.0.1:0` and answers with the same status codes and
 //! JSON shapes as Google for what voice-scheduler uses: the consent redirect,
 //! the token endpoint (code exchange, refresh), revocation, `freeBusy.query`
-//! and `events` insert/get/update/patch/delete. Our real clients (reqwest for
-//! OAuth, `google-calendar3` for the API) talk to it over HTTP, so tests
-//! exercise the real wire format.
+//! (which counts every event in the calendar as busy, ours included, as
+//! Google does) and `events` insert/get/list/update/patch/delete (`list`
+//! honours `timeMin`, `timeMax`, `showDeleted` and
+//! `privateExtendedProperty`). A consent with a PKCE `code_challenge` makes
+//! a code that the token endpoint exchanges only with its `code_verifier`.
+//! Our real clients (reqwest for OAuth, `google-calendar3` for the API) talk
+//! to it over HTTP, so tests exercise the real wire format.
 //!
 //! Tests steer it: register codes and tokens, add busy times, make a calendar
 //! unreadable, queue canned failures ([`FakeGoogle::fail_next`]), slow it
@@ -65,6 +69,8 @@ pub struct FakeEvent {
     pub send_updates: Vec<Option<String>>,
     /// Bumped by each update, patch and delete.
     pub sequence: u32,
+    /// `extendedProperties.private`.
+    pub private_properties: HashMap<String, String>,
 }
 
 impl FakeEvent {
@@ -100,6 +106,7 @@ impl FakeEvent {
                 .map(|email| json!({"email": email, "responseStatus": "needsAction"}))
                 .collect::<Vec<_>>(),
             "sequence": self.sequence,
+            "extendedProperties": {"private": self.private_properties},
         })
     }
 }
@@ -583,6 +590,9 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared
                 ("POST", ["calendars", calendar, "events"]) => {
                     insert(calendar, &body, send_updates, &shared)
                 }
+                ("GET", ["calendars", calendar, "events"]) => {
+                    list(calendar, request.query_string(), &shared)
+                }
                 ("GET", ["calendars", calendar, "events", id]) => get(calendar, id, &shared),
                 ("PUT", ["calendars", calendar, "events", id]) => {
                     update(calendar, id, &body, send_updates, false, &shared)
@@ -815,6 +825,7 @@ struct EventFields {
     end: Option<DateTime<Utc>>,
     attendees: Option<Vec<String>>,
     status: Option<String>,
+    private_properties: Option<HashMap<String, String>>,
 }
 
 /// Why an event body was refused: Google's 400 reason and message.
@@ -851,6 +862,13 @@ fn event_fields(body: &[u8]) -> Result<EventFields, BadEvent> {
                 .collect()
         }),
         status: text("status"),
+        private_properties: value["extendedProperties"]["private"]
+            .as_object()
+            .map(|map| {
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            }),
     })
 }
 
@@ -895,6 +913,7 @@ fn insert(
         status: fields.status.unwrap_or_else(|| "confirmed".to_owned()),
         send_updates: vec![send_updates],
         sequence: 0,
+        private_properties: fields.private_properties.unwrap_or_default(),
     };
     let answer = event.to_json(calendar);
     state
@@ -906,6 +925,56 @@ fn insert(
         return api_error(500, "backendError", "Backend Error");
     }
     HttpResponse::Ok().json(answer)
+}
+
+/// `events.list`: the events overlapping [`timeMin`, `timeMax`) that carry
+/// every `privateExtendedProperty=name=value` asked for, cancelled ones only
+/// with `showDeleted=true`. One page (the fake's calendars are small).
+fn list(calendar: &str, query: &str, shared: &Shared) -> HttpResponse {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let one = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let time = |name: &str| match one(name) {
+        None => Ok(None),
+        Some(raw) => parse_time(&json!(raw)).map(Some).ok_or(()),
+    };
+    let (Ok(min), Ok(max)) = (time("timeMin"), time("timeMax")) else {
+        return api_error(400, "badRequest", "Bad Request");
+    };
+    let mut wanted = Vec::new();
+    for (_, raw) in pairs.iter().filter(|(k, _)| k == "privateExtendedProperty") {
+        let Some((name, value)) = raw.split_once('=') else {
+            return api_error(400, "badRequest", "Bad Request");
+        };
+        wanted.push((name.to_owned(), value.to_owned()));
+    }
+    let show_deleted = one("showDeleted").as_deref() == Some("true");
+    let state = shared.lock();
+    let items: Vec<Value> = state
+        .calendars
+        .get(calendar)
+        .into_iter()
+        .flatten()
+        .filter(|e| show_deleted || !e.is_cancelled())
+        .filter(|e| min.is_none_or(|min| e.end > min) && max.is_none_or(|max| e.start < max))
+        .filter(|e| {
+            wanted
+                .iter()
+                .all(|(k, v)| e.private_properties.get(k) == Some(v))
+        })
+        .map(|e| e.to_json(calendar))
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "kind": "calendar#events",
+        "summary": calendar,
+        "items": items,
+    }))
 }
 
 fn get(calendar: &str, id: &str, shared: &Shared) -> HttpResponse {
@@ -957,12 +1026,17 @@ fn update(
         if let Some(status) = fields.status {
             event.status = status;
         }
+        if let Some(properties) = fields.private_properties {
+            // Google merges a patch's properties into the event's.
+            event.private_properties.extend(properties);
+        }
     } else {
         event.summary = fields.summary.unwrap_or_default();
         event.description = fields.description.unwrap_or_default();
         event.time_zone = fields.start.and_then(|(_, zone)| zone);
         event.attendees = fields.attendees.unwrap_or_default();
         event.status = fields.status.unwrap_or_else(|| "confirmed".to_owned());
+        event.private_properties = fields.private_properties.unwrap_or_default();
     }
     event.start = start;
     event.end = end;

@@ -418,7 +418,13 @@ impl GoogleCalendar {
         let gcal = connection.google_calendar_id.as_str();
         match self
             .with_token(connection, true, |token| async move {
-                self.busy_api.free_busy(&token, gcal, window).await
+                // Google's free/busy counts our own events too: ask where
+                // they are (at the same time) and take them out.
+                let (busy, own) = tokio::try_join!(
+                    self.busy_api.free_busy(&token, gcal, window),
+                    self.busy_api.own_events(&token, gcal, window),
+                )?;
+                Ok(without(&busy, &own))
             })
             .await
         {
@@ -467,6 +473,39 @@ impl GoogleCalendar {
 enum Failure {
     Token(TokenError),
     Api(ApiError),
+}
+
+/// `busy` without the times covered by `own` (our own events): what is
+/// left of each busy period once every own event is cut out of it.
+///
+/// Google merges touching and overlapping busy periods, so a meeting that
+/// overlaps one of our events is only seen where it sticks out of it. Our
+/// database blocks the rest for as long as the appointment is there.
+fn without(busy: &[TimeRange], own: &[TimeRange]) -> Vec<TimeRange> {
+    let mut own = own.to_vec();
+    own.sort();
+    let mut left = Vec::new();
+    for period in busy {
+        let mut from = period.start();
+        let end = period.end();
+        for cut in own.iter().filter(|o| o.overlaps(period)) {
+            if cut.start() > from
+                && let Ok(piece) = TimeRange::new(from, cut.start().min(end))
+            {
+                left.push(piece);
+            }
+            from = from.max(cut.end());
+            if from >= end {
+                break;
+            }
+        }
+        if from < end
+            && let Ok(piece) = TimeRange::new(from, end)
+        {
+            left.push(piece);
+        }
+    }
+    left
 }
 
 #[async_trait]
@@ -630,4 +669,44 @@ pub async fn reseal_all(
         }
     }
     Ok((resealed, current, failed))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn r(from: u32, to: u32) -> TimeRange {
+        let at = |m: u32| {
+            Utc.with_ymd_and_hms(2030, 3, 4, 9 + m / 60, m % 60, 0)
+                .unwrap()
+        };
+        TimeRange::new(at(from), at(to)).unwrap()
+    }
+
+    #[test]
+    fn own_events_are_cut_out_of_busy_periods() {
+        // Nothing of ours: unchanged.
+        assert_eq!(without(&[r(0, 60)], &[]), vec![r(0, 60)]);
+        // Exactly ours: nothing left.
+        assert_eq!(without(&[r(0, 60)], &[r(0, 60)]), Vec::<TimeRange>::new());
+        // A merged period of a foreign meeting and ours: the meeting stays.
+        assert_eq!(without(&[r(0, 90)], &[r(30, 90)]), vec![r(0, 30)]);
+        assert_eq!(without(&[r(0, 90)], &[r(0, 60)]), vec![r(60, 90)]);
+        // Ours in the middle, several of ours, ours beyond the period.
+        assert_eq!(
+            without(&[r(0, 120)], &[r(60, 70), r(30, 40)]),
+            vec![r(0, 30), r(40, 60), r(70, 120)]
+        );
+        assert_eq!(without(&[r(30, 60)], &[r(0, 120)]), Vec::<TimeRange>::new());
+        // Other periods untouched.
+        assert_eq!(
+            without(&[r(0, 30), r(60, 90)], &[r(60, 90)]),
+            vec![r(0, 30)]
+        );
+        // Back to back with ours: both kept whole.
+        assert_eq!(without(&[r(0, 30)], &[r(30, 60)]), vec![r(0, 30)]);
+    }
 }

@@ -482,6 +482,63 @@ async fn free_busy_reports_busy_times_and_unreadable_calendars() -> anyhow::Resu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_events_are_found_by_their_mark_where_google_has_them() -> anyhow::Result<()> {
+    let (google, api, token) = calendar().await?;
+    let window = range((9, 0), (17, 0))?;
+    // Someone's meeting, and two of our events (one later cancelled).
+    google.add_busy(CALENDAR, at(10, 0)?, at(11, 0)?);
+    let first = appointment(AppointmentId::new(), range((10, 30), (11, 30))?, None)?;
+    let second = appointment(AppointmentId::new(), range((14, 0), (14, 30))?, None)?;
+    for booked in [&first, &second] {
+        api.upsert_event(&token, CALENDAR, &event_for(booked), SendUpdates::None)
+            .await?;
+    }
+    let event = google
+        .event(CALENDAR, &event_id(first.id()))
+        .context("stored")?;
+    ensure!(
+        event
+            .private_properties
+            .get("voiceScheduler")
+            .map(String::as_str)
+            == Some("appointment"),
+        "{event:?}"
+    );
+    // Free/busy counts our events as busy, merged with the meeting.
+    let busy = api.free_busy(&token, CALENDAR, window).await?;
+    ensure!(
+        busy == vec![range((10, 0), (11, 30))?, range((14, 0), (14, 30))?],
+        "{busy:?}"
+    );
+    let own = api.own_events(&token, CALENDAR, window).await?;
+    ensure!(
+        own == vec![range((10, 30), (11, 30))?, range((14, 0), (14, 30))?],
+        "{own:?}"
+    );
+    api.delete_event(&token, CALENDAR, &event_id(second.id()), SendUpdates::None)
+        .await?;
+    let own = api
+        .own_events(&token, CALENDAR, range((12, 0), (17, 0))?)
+        .await?;
+    ensure!(own.is_empty(), "{own:?}");
+    let list = google
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "GET" && r.path.ends_with("/events"))
+        .context("a list")?;
+    ensure!(
+        list.query_param("privateExtendedProperty").as_deref()
+            == Some("voiceScheduler=appointment"),
+        "{list:?}"
+    );
+    ensure!(
+        list.query_param("fields").as_deref() == Some("items(id,status,start,end),nextPageToken"),
+        "{list:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upsert_creates_one_event_and_a_reschedule_moves_it() -> anyhow::Result<()> {
     let (google, api, token) = calendar().await?;
     let id = AppointmentId::new();
