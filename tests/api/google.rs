@@ -536,6 +536,84 @@ google_test!(
     }
 );
 
+google_test!(
+    a_code_completes_only_the_connection_whose_consent_gave_it,
+    &[],
+    async |app: &TestApp, google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        let sam = app.staff_token(&admin, "sam@example.com").await;
+        let olga = app.staff_token(&admin, "olga@example.com").await;
+        let sams = create_calendar(app, &sam, "Sam's room").await;
+        let olgas = create_calendar(app, &olga, "Olga's room").await;
+
+        // Sam's consent address carries a PKCE S256 challenge; the verifier
+        // stays with the state, on the server.
+        let url = start_connect(app, &sam, &sams, None).await;
+        assert_eq!(
+            param(&url, "code_challenge_method").as_deref(),
+            Some("S256")
+        );
+        let challenge = param(&url, "code_challenge").unwrap();
+        assert_eq!(challenge.len(), 43, "{challenge}");
+        assert_db(
+            app,
+            &format!(
+                "(SELECT COUNT(*) FROM oauth_states WHERE code_verifier IS NOT NULL \
+                 AND length(code_verifier) >= 43 AND code_verifier <> '{challenge}') = 1"
+            ),
+        )
+        .await;
+
+        // Olga starts connecting her calendar; Sam's code (from Sam's
+        // consent, in Sam's Google account) is put behind Olga's state.
+        let olgas_url = start_connect(app, &olga, &olgas, None).await;
+        let back = Url::parse(&consent(app, &url).await).unwrap();
+        let code = param(&back, "code").unwrap();
+        let injected = format!(
+            "{}/integrations/google/callback?state={}&code={}",
+            app.address,
+            url_encode(&param(&olgas_url, "state").unwrap()),
+            url_encode(&code)
+        );
+        let (status, page) = callback(app, &injected).await;
+        assert_eq!(status, 400, "{page}");
+        assert!(page.contains("invalid_grant"), "{page}");
+        let exchange = google
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/token")
+            .count();
+        assert_eq!(exchange, 1, "Google was asked, and refused the verifier");
+        assert_eq!(
+            google_status(app, &olga, &olgas).await["status"],
+            "not_connected"
+        );
+        assert_eq!(
+            google_status(app, &sam, &sams).await["status"],
+            "not_connected"
+        );
+        // Olga's state is used up.
+        let (status, _) = callback(app, &injected).await;
+        assert_eq!(status, 400);
+
+        // Sam's own state completes Sam's calendar, and only it.
+        let url = start_connect(app, &sam, &sams, None).await;
+        let back = consent(app, &url).await;
+        let (status, page) = callback(app, &back).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(google_status(app, &sam, &sams).await["status"], "connected");
+        assert_eq!(
+            google_status(app, &olga, &olgas).await["status"],
+            "not_connected"
+        );
+        // Once.
+        let (status, _) = callback(app, &back).await;
+        assert_eq!(status, 400);
+        // Left: only Sam's first state, whose code went elsewhere (it expires).
+        assert_db(app, "(SELECT COUNT(*) FROM oauth_states) = 1").await;
+    }
+);
+
 fn url_encode(raw: &str) -> String {
     let mut url = Url::parse("http://x/").unwrap();
     url.query_pairs_mut().append_pair("v", raw);
@@ -769,6 +847,184 @@ google_test!(
             )
             .await;
         assert_eq!(booked["metadata"]["status"], "booked", "{booked}");
+    }
+);
+
+/// What the fake's free/busy says of `gcal` in [`from`, `to`).
+async fn fake_free_busy(google: &FakeGoogle, gcal: &str, from: &str, to: &str) -> Vec<Value> {
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/calendar/v3/freeBusy", google.address()))
+        .bearer_auth(google.issue_access_token())
+        .json(&json!({"timeMin": from, "timeMax": to, "items": [{"id": gcal}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["calendars"][gcal]["busy"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// `POST /api/v1/appointments` for Ann Lee (one caller): status and body.
+async fn book_as_ann(app: &TestApp, token: &str, start: &str, minutes: u32) -> (StatusCode, Value) {
+    app.api(
+        Method::POST,
+        "/api/v1/appointments",
+        Some(token),
+        Some(&json!({
+            "calendar_id": DEFAULT_CALENDAR,
+            "start": start,
+            "customer_name": "Ann Lee",
+            "customer_phone": "(415) 555-0177",
+            "duration_minutes": minutes,
+        })),
+    )
+    .await
+}
+
+google_test!(
+    a_caller_booking_again_by_voice_hears_already_booked_not_taken,
+    &[],
+    async |app: &TestApp, google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        connect(app, &admin, DEFAULT_CALENDAR, None).await;
+        let args = json!({"name": "Ray Chan", "date": "2030-03-12", "time": "11:00", "purpose": "Consultation"});
+        let first = app.tool("first", "book_appointment", args.clone()).await;
+        assert_eq!(first["metadata"]["status"], "booked", "{first}");
+        let ray = first["metadata"]["appointment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let event = wait_for_event(app, google, "primary", &ray).await;
+        assert_eq!(event.start, at("2030-03-12T11:00:00-07:00"));
+        wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
+        // Google counts our own event as busy, as the real one does.
+        let busy = fake_free_busy(
+            google,
+            "primary",
+            "2030-03-12T00:00:00Z",
+            "2030-03-13T00:00:00Z",
+        )
+        .await;
+        assert_eq!(
+            busy,
+            vec![json!({"start": "2030-03-12T18:00:00Z", "end": "2030-03-12T18:30:00Z"})]
+        );
+        // The same caller asks again with a fresh tool call: already booked,
+        // not "taken" by their own event.
+        let again = app.tool("second", "book_appointment", args).await;
+        assert!(!is_error(&again), "{again}");
+        assert_eq!(again["metadata"]["status"], "already_booked", "{again}");
+        assert_eq!(again["metadata"]["appointment_id"], ray.as_str());
+        // Someone else still finds the time taken.
+        let other = app
+            .tool_from(
+                Some("+14155550002"),
+                "third",
+                "book_appointment",
+                json!({"name": "Bo Park", "date": "2030-03-12", "time": "11:00"}),
+            )
+            .await;
+        assert_ne!(other["metadata"]["status"], "booked", "{other}");
+    }
+);
+
+google_test!(
+    the_api_answers_200_to_a_caller_who_holds_the_time_already,
+    &[],
+    async |app: &TestApp, google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        connect(app, &admin, DEFAULT_CALENDAR, None).await;
+        let (status, ann) = book_as_ann(app, &admin, "2030-03-13T10:00:00-07:00", 60).await;
+        assert_eq!(status, 201, "{ann}");
+        let ann = ann["id"].as_str().unwrap().to_owned();
+        wait_for_event(app, google, "primary", &ann).await;
+        wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
+        // The same caller, the same time: 200 with the existing appointment.
+        let (status, same) = book_as_ann(app, &admin, "2030-03-13T10:00:00-07:00", 60).await;
+        assert_eq!(status, 200, "{same}");
+        assert_eq!(same["id"], ann.as_str());
+    }
+);
+
+google_test!(
+    an_appointment_moves_over_its_own_event_and_frees_its_old_time_at_once,
+    &[],
+    async |app: &TestApp, google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        connect(app, &admin, DEFAULT_CALENDAR, None).await;
+        let (status, ann) = book_as_ann(app, &admin, "2030-03-13T10:00:00-07:00", 60).await;
+        assert_eq!(status, 201, "{ann}");
+        let ann = ann["id"].as_str().unwrap().to_owned();
+        wait_for_event(app, google, "primary", &ann).await;
+        wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
+
+        // Moved by 30 minutes, overlapping its own event. The event's update
+        // fails once, so Google still has it at the old time for a while.
+        google.fail_next(
+            "PUT /calendar/v3/calendars/primary/events/",
+            503,
+            json!({"error": {"code": 503, "message": "Backend Error",
+                "errors": [{"domain": "global", "reason": "backendError"}]}}),
+            None,
+        );
+        let (status, moved) = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/appointments/{ann}/reschedule"),
+                Some(&admin),
+                Some(&json!({"start": "2030-03-13T10:30:00-07:00"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{moved}");
+        // Wait (without moving the clock: the retry is not due) until the
+        // worker tried and failed to move the event.
+        let deadline = Instant::now() + WAIT;
+        while count(google, "PUT", "/events/") == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the event's update was not tried"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let stale = google.event("primary", &event_id_of(&ann)).unwrap();
+        assert_eq!(stale.start, at("2030-03-13T10:00:00-07:00"));
+        // The half hour it left is free for another caller, although its
+        // event still covers it in Google.
+        let (status, other) = app
+            .api(
+                Method::POST,
+                "/api/v1/appointments",
+                Some(&admin),
+                Some(&json!({
+                    "calendar_id": DEFAULT_CALENDAR,
+                    "start": "2030-03-13T10:00:00-07:00",
+                    "customer_name": "Bo Park",
+                    "customer_phone": "(415) 555-0199",
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{other}");
+        // A meeting put straight into Google still blocks.
+        google.add_busy(
+            "primary",
+            at("2030-03-13T13:00:00-07:00"),
+            at("2030-03-13T14:00:00-07:00"),
+        );
+        let (status, body) = book_as_ann(app, &admin, "2030-03-13T13:00:00-07:00", 30).await;
+        assert_eq!(status, 409, "{body}");
+        // The retry moves the event.
+        let event = eventually(app, "the move", WAIT, async || {
+            google
+                .event("primary", &event_id_of(&ann))
+                .filter(|e| e.start == at("2030-03-13T10:30:00-07:00"))
+        })
+        .await;
+        assert_eq!(event.end, at("2030-03-13T11:30:00-07:00"));
+        wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
     }
 );
 
@@ -1196,6 +1452,80 @@ google_test!(
         )
         .await;
         wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
+    }
+);
+
+google_test!(
+    a_dead_grant_answered_with_401_needs_reconnect_and_is_not_retried,
+    &[],
+    async |app: &TestApp, google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        connect(app, &admin, DEFAULT_CALENDAR, None).await;
+        let a = book(app, &admin, DEFAULT_CALENDAR, "2030-03-12T11:00:00-07:00").await;
+        wait_for_event(app, google, "primary", &a).await;
+        wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
+
+        // This token endpoint answers a dead grant with 401, not 400.
+        google.answer_invalid_grant_with(401);
+        google.revoke_all();
+        google.expire_access_tokens();
+        cancel(app, &admin, &a).await;
+        let s = eventually(app, "needs_reconnect", WAIT, async || {
+            let s = google_status(app, &admin, DEFAULT_CALENDAR).await;
+            (s["status"] == "needs_reconnect").then_some(s)
+        })
+        .await;
+        assert_eq!(s["jobs_pending"], 1, "paused: {s}");
+        assert_eq!(s["jobs_failed"], 0, "{s}");
+        assert!(
+            s["last_error"].as_str().unwrap().contains("invalid_grant"),
+            "{s}"
+        );
+        // Paused, not retried: the token endpoint is not asked again.
+        let asked = google.token_requests();
+        for _ in 0..5 {
+            app.clock.advance(chrono::Duration::minutes(1));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert_eq!(google.token_requests(), asked);
+        let flagged = audit(app, &admin, "google.needs_reconnect").await;
+        assert_eq!(flagged.len(), 1, "{flagged:#?}");
+    }
+);
+
+// ---------------------------------------------------------------------------
+// 8b. access tokens
+
+google_test!(
+    concurrent_bookings_on_a_fresh_instance_share_one_token_refresh,
+    &[],
+    async |app: &TestApp, google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        connect(app, &admin, DEFAULT_CALENDAR, None).await;
+        // The code exchange; no access token is cached yet.
+        let before = google.token_requests();
+        // A slow Google, so that the ten bookings need a token at once.
+        google.set_delay(Duration::from_millis(300));
+        let starts: Vec<String> = (0..10)
+            .map(|i| format!("2030-03-12T{:02}:{:02}:00-07:00", 9 + i / 2, (i % 2) * 30))
+            .collect();
+        let bookings = starts
+            .iter()
+            .map(|start| book(app, &admin, DEFAULT_CALENDAR, start));
+        let booked = futures::future::join_all(bookings).await;
+        assert_eq!(booked.len(), 10);
+        google.set_delay(Duration::ZERO);
+        for appointment in &booked {
+            wait_for_event(app, google, "primary", appointment).await;
+        }
+        wait_for_sync(app, &admin, DEFAULT_CALENDAR).await;
+        // One refresh served the ten free/busy checks and the ten events.
+        assert_eq!(
+            google.token_requests(),
+            before + 1,
+            "{:#?}",
+            google.requests()
+        );
     }
 );
 

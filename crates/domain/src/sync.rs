@@ -4,10 +4,14 @@
 //! - Connecting ([`Connections`]): a staff member starts a connection for a
 //!   calendar they may manage and gets Google's consent address with a
 //!   `state` that is random, stored only as a digest, bound to that user and
-//!   calendar, single-use and short-lived ([`STATE_LIFETIME_MINUTES`]). The
-//!   callback takes the state (deleting it), the adapter exchanges the code
-//!   and seals the refresh token ([`GoogleAccount`]); the domain never sees
-//!   a token in clear. Disconnecting revokes the grant and deletes the row.
+//!   calendar, single-use and short-lived ([`STATE_LIFETIME_MINUTES`]), and
+//!   a PKCE code verifier (RFC 7636) kept with it on the server: the consent
+//!   address carries only its `S256` challenge, and the code exchange sends
+//!   the verifier, so a code issued for one state cannot be exchanged
+//!   through another. The callback takes the state (deleting it), the
+//!   adapter exchanges the code and seals the refresh token
+//!   ([`GoogleAccount`]); the domain never sees a token in clear.
+//!   Disconnecting revokes the grant and deletes the row.
 //! - Mirroring ([`CalendarSync`]): the store writes "sync appointment X" into
 //!   an outbox in the same transaction as the change
 //!   ([`AppointmentRepository`](crate::ports::AppointmentRepository)); workers
@@ -25,7 +29,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use rand::Rng;
+use rand::{Rng, RngCore};
 
 use crate::accounts::Principal;
 use crate::appointment::{Appointment, AppointmentId};
@@ -113,6 +117,18 @@ pub struct PendingConnect {
     pub google_calendar_id: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The PKCE code verifier whose `S256` challenge the consent address
+    /// carried; `None` for a state started before PKCE.
+    pub code_verifier: Option<String>,
+}
+
+/// A fresh PKCE code verifier (RFC 7636 §4.1): 256 random bits as 64 hex
+/// digits, within the 43 to 128 unreserved characters the RFC allows.
+pub fn new_code_verifier() -> String {
+    let mut bytes = [0u8; 32];
+    // ThreadRng: ChaCha12 seeded from the operating system, a CSPRNG.
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Jobs of one calendar that are not done.
@@ -275,11 +291,18 @@ pub struct Grant {
 /// Google's OAuth side, as the connect flow uses it.
 #[async_trait]
 pub trait GoogleAccount: Send + Sync {
-    /// Google's consent address for `state`.
-    fn consent_url(&self, state: &str) -> String;
-    /// Exchanges the callback's code and seals the refresh token, bound to
-    /// `calendar`.
-    async fn exchange(&self, code: &str, calendar: CalendarId) -> Result<Grant, GrantError>;
+    /// Google's consent address for `state`, carrying the `S256` challenge
+    /// of `code_verifier` (the verifier itself stays on the server).
+    fn consent_url(&self, state: &str, code_verifier: &str) -> String;
+    /// Exchanges the callback's code, proving the PKCE `code_verifier` the
+    /// consent was started with (`None`: started without PKCE), and seals
+    /// the refresh token, bound to `calendar`.
+    async fn exchange(
+        &self,
+        code: &str,
+        code_verifier: Option<&str>,
+        calendar: CalendarId,
+    ) -> Result<Grant, GrantError>;
     /// Revokes the connection's grant at Google.
     async fn revoke(&self, connection: &Connection) -> anyhow::Result<()>;
 }
@@ -394,6 +417,7 @@ impl Connections {
             Err(_) => return Err(ConnectStartError::NotFound),
         }
         let state = RefreshToken::generate();
+        let code_verifier = new_code_verifier();
         let now = self.clock.now();
         self.repo
             .save_pending(&PendingConnect {
@@ -403,9 +427,10 @@ impl Connections {
                 google_calendar_id: google_calendar_id.to_owned(),
                 created_at: now,
                 expires_at: now + Duration::minutes(STATE_LIFETIME_MINUTES),
+                code_verifier: Some(code_verifier.clone()),
             })
             .await?;
-        Ok(self.google.consent_url(state.expose()))
+        Ok(self.google.consent_url(state.expose(), &code_verifier))
     }
 
     /// Google's callback: takes the state, exchanges the code, stores the
@@ -434,7 +459,11 @@ impl Connections {
         if calendar.is_none() {
             return Err(ConnectFinishError::BadState);
         }
-        let grant = match self.google.exchange(code, pending.calendar_id).await {
+        let grant = match self
+            .google
+            .exchange(code, pending.code_verifier.as_deref(), pending.calendar_id)
+            .await
+        {
             Ok(grant) => grant,
             Err(e) => {
                 self.record(

@@ -3,9 +3,13 @@
 //! It listens on `127.0.0.1:0` and answers with the same status codes and
 //! JSON shapes as Google for what voice-scheduler uses: the consent redirect,
 //! the token endpoint (code exchange, refresh), revocation, `freeBusy.query`
-//! and `events` insert/get/update/patch/delete. Our real clients (reqwest for
-//! OAuth, `google-calendar3` for the API) talk to it over HTTP, so tests
-//! exercise the real wire format.
+//! (which counts every event in the calendar as busy, ours included, as
+//! Google does) and `events` insert/get/list/update/patch/delete (`list`
+//! honours `timeMin`, `timeMax`, `showDeleted` and
+//! `privateExtendedProperty`). A consent with a PKCE `code_challenge` makes
+//! a code that the token endpoint exchanges only with its `code_verifier`.
+//! Our real clients (reqwest for OAuth, `google-calendar3` for the API) talk
+//! to it over HTTP, so tests exercise the real wire format.
 //!
 //! Tests steer it: register codes and tokens, add busy times, make a calendar
 //! unreadable, queue canned failures ([`FakeGoogle::fail_next`]), slow it
@@ -30,9 +34,12 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use voice_scheduler_google::{GoogleEndpoints, SCOPES};
 
 /// The OAuth client id the fake accepts.
@@ -62,6 +69,8 @@ pub struct FakeEvent {
     pub send_updates: Vec<Option<String>>,
     /// Bumped by each update, patch and delete.
     pub sequence: u32,
+    /// `extendedProperties.private`.
+    pub private_properties: HashMap<String, String>,
 }
 
 impl FakeEvent {
@@ -97,6 +106,7 @@ impl FakeEvent {
                 .map(|email| json!({"email": email, "responseStatus": "needsAction"}))
                 .collect::<Vec<_>>(),
             "sequence": self.sequence,
+            "extendedProperties": {"private": self.private_properties},
         })
     }
 }
@@ -143,6 +153,8 @@ struct State {
     redirect_uri: Option<String>,
     granted_scopes: Option<String>,
     codes: HashSet<String>,
+    /// The PKCE `S256` challenge a code was issued with at consent.
+    challenges: HashMap<String, String>,
     refresh_tokens: HashSet<String>,
     access_tokens: HashMap<String, AccessGrant>,
     /// Tokens that once were valid and no longer are.
@@ -157,6 +169,9 @@ struct State {
     delay: Duration,
     create_then_fail: bool,
     inserts: HashMap<String, usize>,
+    /// The status of a dead-grant answer (`invalid_grant`): 400 as Google,
+    /// unless a test chose 401 as some OAuth servers answer.
+    invalid_grant_status: Option<u16>,
 }
 
 impl State {
@@ -344,6 +359,24 @@ impl FakeGoogle {
         }
         let tokens: Vec<String> = state.access_tokens.drain().map(|(t, _)| t).collect();
         state.dead_tokens.extend(tokens);
+    }
+
+    /// Makes the token endpoint answer a dead refresh token with
+    /// `401 {"error": "invalid_grant"}` (some OAuth servers do) instead of
+    /// Google's 400.
+    pub fn answer_invalid_grant_with(&self, status: u16) {
+        self.shared.lock().invalid_grant_status = Some(status);
+    }
+
+    /// How many requests reached the token endpoint (code exchanges and
+    /// refreshes, canned answers included).
+    pub fn token_requests(&self) -> usize {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/token")
+            .count()
     }
 
     /// The tokens revoked through the revoke endpoint, in order.
@@ -557,6 +590,9 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared
                 ("POST", ["calendars", calendar, "events"]) => {
                     insert(calendar, &body, send_updates, &shared)
                 }
+                ("GET", ["calendars", calendar, "events"]) => {
+                    list(calendar, request.query_string(), &shared)
+                }
                 ("GET", ["calendars", calendar, "events", id]) => get(calendar, id, &shared),
                 ("PUT", ["calendars", calendar, "events", id]) => {
                     update(calendar, id, &body, send_updates, false, &shared)
@@ -575,7 +611,8 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared
 }
 
 /// The consent screen, consented at once: redirects to `redirect_uri` with a
-/// fresh code and the `state` it was given.
+/// fresh code and the `state` it was given. A `code_challenge` (PKCE) is
+/// kept with the code; only `S256` is accepted, as Google recommends.
 fn consent(request: &HttpRequest, shared: &Shared) -> HttpResponse {
     let query = form(request.query_string().as_bytes());
     let get = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
@@ -598,8 +635,16 @@ fn consent(request: &HttpRequest, shared: &Shared) -> HttpResponse {
     let Ok(mut target) = url::Url::parse(redirect_uri) else {
         return HttpResponse::BadRequest().body("Error 400: invalid_request");
     };
+    let challenge = get("code_challenge");
+    if !challenge.is_empty() && get("code_challenge_method") != "S256" {
+        return HttpResponse::BadRequest()
+            .body("Error 400: invalid_request (code_challenge_method)");
+    }
     let code = format!("4/fake-code-{}", random_token());
     state.codes.insert(code.clone());
+    if !challenge.is_empty() {
+        state.challenges.insert(code.clone(), challenge.to_owned());
+    }
     target
         .query_pairs_mut()
         .append_pair("state", get("state"))
@@ -627,6 +672,17 @@ fn token(body: &[u8], shared: &Shared) -> HttpResponse {
             if !state.codes.remove(get("code")) {
                 return oauth_error(400, "invalid_grant", "Malformed auth code.");
             }
+            // PKCE: a code issued with a challenge needs its verifier (the
+            // code is used up either way, as at Google).
+            if let Some(challenge) = state.challenges.remove(get("code")) {
+                let verifier = get("code_verifier");
+                if verifier.is_empty() {
+                    return oauth_error(400, "invalid_grant", "Missing code verifier.");
+                }
+                if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge {
+                    return oauth_error(400, "invalid_grant", "Invalid code verifier.");
+                }
+            }
             let refresh_token = state.new_refresh_token();
             let access_token = state.new_access_token(Some(refresh_token.clone()));
             HttpResponse::Ok().json(json!({
@@ -640,7 +696,8 @@ fn token(body: &[u8], shared: &Shared) -> HttpResponse {
         "refresh_token" => {
             let refresh_token = get("refresh_token");
             if !state.refresh_tokens.contains(refresh_token) {
-                return oauth_error(400, "invalid_grant", "Token has been expired or revoked.");
+                let code = state.invalid_grant_status.unwrap_or(400);
+                return oauth_error(code, "invalid_grant", "Token has been expired or revoked.");
             }
             let access_token = state.new_access_token(Some(refresh_token.to_owned()));
             HttpResponse::Ok().json(json!({
@@ -768,6 +825,7 @@ struct EventFields {
     end: Option<DateTime<Utc>>,
     attendees: Option<Vec<String>>,
     status: Option<String>,
+    private_properties: Option<HashMap<String, String>>,
 }
 
 /// Why an event body was refused: Google's 400 reason and message.
@@ -804,6 +862,13 @@ fn event_fields(body: &[u8]) -> Result<EventFields, BadEvent> {
                 .collect()
         }),
         status: text("status"),
+        private_properties: value["extendedProperties"]["private"]
+            .as_object()
+            .map(|map| {
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            }),
     })
 }
 
@@ -848,6 +913,7 @@ fn insert(
         status: fields.status.unwrap_or_else(|| "confirmed".to_owned()),
         send_updates: vec![send_updates],
         sequence: 0,
+        private_properties: fields.private_properties.unwrap_or_default(),
     };
     let answer = event.to_json(calendar);
     state
@@ -859,6 +925,56 @@ fn insert(
         return api_error(500, "backendError", "Backend Error");
     }
     HttpResponse::Ok().json(answer)
+}
+
+/// `events.list`: the events overlapping [`timeMin`, `timeMax`) that carry
+/// every `privateExtendedProperty=name=value` asked for, cancelled ones only
+/// with `showDeleted=true`. One page (the fake's calendars are small).
+fn list(calendar: &str, query: &str, shared: &Shared) -> HttpResponse {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let one = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let time = |name: &str| match one(name) {
+        None => Ok(None),
+        Some(raw) => parse_time(&json!(raw)).map(Some).ok_or(()),
+    };
+    let (Ok(min), Ok(max)) = (time("timeMin"), time("timeMax")) else {
+        return api_error(400, "badRequest", "Bad Request");
+    };
+    let mut wanted = Vec::new();
+    for (_, raw) in pairs.iter().filter(|(k, _)| k == "privateExtendedProperty") {
+        let Some((name, value)) = raw.split_once('=') else {
+            return api_error(400, "badRequest", "Bad Request");
+        };
+        wanted.push((name.to_owned(), value.to_owned()));
+    }
+    let show_deleted = one("showDeleted").as_deref() == Some("true");
+    let state = shared.lock();
+    let items: Vec<Value> = state
+        .calendars
+        .get(calendar)
+        .into_iter()
+        .flatten()
+        .filter(|e| show_deleted || !e.is_cancelled())
+        .filter(|e| min.is_none_or(|min| e.end > min) && max.is_none_or(|max| e.start < max))
+        .filter(|e| {
+            wanted
+                .iter()
+                .all(|(k, v)| e.private_properties.get(k) == Some(v))
+        })
+        .map(|e| e.to_json(calendar))
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "kind": "calendar#events",
+        "summary": calendar,
+        "items": items,
+    }))
 }
 
 fn get(calendar: &str, id: &str, shared: &Shared) -> HttpResponse {
@@ -910,12 +1026,17 @@ fn update(
         if let Some(status) = fields.status {
             event.status = status;
         }
+        if let Some(properties) = fields.private_properties {
+            // Google merges a patch's properties into the event's.
+            event.private_properties.extend(properties);
+        }
     } else {
         event.summary = fields.summary.unwrap_or_default();
         event.description = fields.description.unwrap_or_default();
         event.time_zone = fields.start.and_then(|(_, zone)| zone);
         event.attendees = fields.attendees.unwrap_or_default();
         event.status = fields.status.unwrap_or_else(|| "confirmed".to_owned());
+        event.private_properties = fields.private_properties.unwrap_or_default();
     }
     event.start = start;
     event.end = end;

@@ -15,7 +15,10 @@
 //!
 //! Access tokens are refreshed from the sealed refresh token when needed
 //! and kept in this process until a minute before they expire (each
-//! instance refreshes its own; nothing that matters lives here).
+//! instance refreshes its own; nothing that matters lives here). Refreshes
+//! are single-flight per calendar: callers that need a token while one is
+//! being fetched wait for that refresh and share its outcome, so a burst of
+//! bookings on a fresh instance asks Google's token endpoint once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -84,6 +87,14 @@ struct CachedToken {
     valid_until: Instant,
 }
 
+/// The last refresh of one calendar's token, behind that calendar's
+/// refresh lock: a caller that waited for the lock while a refresh ran
+/// takes that refresh's failure instead of asking Google again.
+#[derive(Default)]
+struct RefreshSlot {
+    last_failure: Option<(Vec<u8>, Instant, TokenError)>,
+}
+
 struct BusyAnswer {
     window: TimeRange,
     busy: Vec<TimeRange>,
@@ -108,6 +119,8 @@ pub struct GoogleCalendar {
     clock: Arc<dyn Clock>,
     settings: GoogleSettings,
     tokens: Mutex<HashMap<CalendarId, CachedToken>>,
+    /// One refresh at a time per calendar (single flight).
+    refreshing: Mutex<HashMap<CalendarId, Arc<tokio::sync::Mutex<RefreshSlot>>>>,
     busy: Mutex<HashMap<CalendarId, Vec<BusyAnswer>>>,
     known: Mutex<HashMap<CalendarId, (Option<Connection>, Instant)>>,
 }
@@ -117,6 +130,7 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Why no access token could be had.
+#[derive(Clone)]
 enum TokenError {
     Reconnect(String),
     Unavailable(String),
@@ -178,6 +192,7 @@ impl GoogleCalendar {
             clock: Arc::new(SystemClock),
             settings,
             tokens: Mutex::new(HashMap::new()),
+            refreshing: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
         }
@@ -210,20 +225,74 @@ impl GoogleCalendar {
         locked(&self.known).remove(&calendar);
     }
 
+    /// The cached access token of `connection`, if still valid.
+    fn cached_token(&self, connection: &Connection) -> Option<String> {
+        locked(&self.tokens)
+            .get(&connection.calendar_id)
+            .filter(|c| {
+                c.sealed == connection.refresh_token.bytes && c.valid_until > Instant::now()
+            })
+            .map(|c| c.token.clone())
+    }
+
     /// A valid access token for `connection`, refreshed when needed
-    /// (`quick`: within the free/busy timeout).
+    /// (`quick`: within the free/busy timeout). Single flight: while one
+    /// caller refreshes a calendar's token, the others wait for it (a
+    /// `quick` one no longer than the free/busy timeout) and use its token,
+    /// or its failure.
     async fn access_token(
         &self,
         connection: &Connection,
         quick: bool,
     ) -> Result<String, TokenError> {
-        let calendar = connection.calendar_id;
-        if let Some(cached) = locked(&self.tokens).get(&calendar)
-            && cached.sealed == connection.refresh_token.bytes
-            && cached.valid_until > Instant::now()
-        {
-            return Ok(cached.token.clone());
+        if let Some(token) = self.cached_token(connection) {
+            return Ok(token);
         }
+        let calendar = connection.calendar_id;
+        let slot = locked(&self.refreshing)
+            .entry(calendar)
+            .or_default()
+            .clone();
+        let asked = Instant::now();
+        let mut slot = if quick {
+            tokio::time::timeout(self.settings.busy_timeout, slot.lock_owned())
+                .await
+                .map_err(|_| {
+                    TokenError::Unavailable(
+                        "timed out waiting for a Google token refresh in progress".to_owned(),
+                    )
+                })?
+        } else {
+            slot.lock_owned().await
+        };
+        // Refreshed (or failed) by whoever held the lock meanwhile.
+        if let Some(token) = self.cached_token(connection) {
+            return Ok(token);
+        }
+        if let Some((sealed, at, error)) = &slot.last_failure
+            && *sealed == connection.refresh_token.bytes
+            && *at >= asked
+        {
+            return Err(error.clone());
+        }
+        let outcome = self.refresh_token(connection, quick).await;
+        slot.last_failure = outcome.as_ref().err().map(|e| {
+            (
+                connection.refresh_token.bytes.clone(),
+                Instant::now(),
+                e.clone(),
+            )
+        });
+        outcome
+    }
+
+    /// Asks Google for a new access token of `connection` and caches it.
+    async fn refresh_token(
+        &self,
+        connection: &Connection,
+        quick: bool,
+    ) -> Result<String, TokenError> {
+        let calendar = connection.calendar_id;
         let refresh_token = self
             .keys
             .open(&connection.refresh_token.bytes, &token_binding(calendar))
@@ -264,6 +333,15 @@ impl GoogleCalendar {
         locked(&self.tokens).remove(&calendar);
     }
 
+    /// Forgets `token` if it is still the cached one (Google refused it); a
+    /// newer token another caller fetched meanwhile stays.
+    fn drop_refused_token(&self, calendar: CalendarId, token: &str) {
+        let mut tokens = locked(&self.tokens);
+        if tokens.get(&calendar).is_some_and(|c| c.token == token) {
+            tokens.remove(&calendar);
+        }
+    }
+
     /// Runs `call` with an access token; a 401 refreshes the token and runs
     /// it once more.
     async fn with_token<T, F, Fut>(
@@ -281,8 +359,10 @@ impl GoogleCalendar {
                 .access_token(connection, quick)
                 .await
                 .map_err(Failure::Token)?;
-            match call(token).await {
-                Err(ApiError::Unauthorized) if first => self.drop_token(connection.calendar_id),
+            match call(token.clone()).await {
+                Err(ApiError::Unauthorized) if first => {
+                    self.drop_refused_token(connection.calendar_id, &token)
+                }
                 other => return other.map_err(Failure::Api),
             }
         }
@@ -338,7 +418,13 @@ impl GoogleCalendar {
         let gcal = connection.google_calendar_id.as_str();
         match self
             .with_token(connection, true, |token| async move {
-                self.busy_api.free_busy(&token, gcal, window).await
+                // Google's free/busy counts our own events too: ask where
+                // they are (at the same time) and take them out.
+                let (busy, own) = tokio::try_join!(
+                    self.busy_api.free_busy(&token, gcal, window),
+                    self.busy_api.own_events(&token, gcal, window),
+                )?;
+                Ok(without(&busy, &own))
             })
             .await
         {
@@ -387,6 +473,39 @@ impl GoogleCalendar {
 enum Failure {
     Token(TokenError),
     Api(ApiError),
+}
+
+/// `busy` without the times covered by `own` (our own events): what is
+/// left of each busy period once every own event is cut out of it.
+///
+/// Google merges touching and overlapping busy periods, so a meeting that
+/// overlaps one of our events is only seen where it sticks out of it. Our
+/// database blocks the rest for as long as the appointment is there.
+fn without(busy: &[TimeRange], own: &[TimeRange]) -> Vec<TimeRange> {
+    let mut own = own.to_vec();
+    own.sort();
+    let mut left = Vec::new();
+    for period in busy {
+        let mut from = period.start();
+        let end = period.end();
+        for cut in own.iter().filter(|o| o.overlaps(period)) {
+            if cut.start() > from
+                && let Ok(piece) = TimeRange::new(from, cut.start().min(end))
+            {
+                left.push(piece);
+            }
+            from = from.max(cut.end());
+            if from >= end {
+                break;
+            }
+        }
+        if from < end
+            && let Ok(piece) = TimeRange::new(from, end)
+        {
+            left.push(piece);
+        }
+    }
+    left
 }
 
 #[async_trait]
@@ -461,16 +580,25 @@ impl CalendarMirror for GoogleCalendar {
 
 #[async_trait]
 impl GoogleAccount for GoogleCalendar {
-    fn consent_url(&self, state: &str) -> String {
-        self.oauth.consent_url(state)
+    fn consent_url(&self, state: &str, code_verifier: &str) -> String {
+        self.oauth.consent_url(state, code_verifier)
     }
 
-    async fn exchange(&self, code: &str, calendar: CalendarId) -> Result<Grant, GrantError> {
-        let granted = self.oauth.exchange_code(code).await.map_err(|e| match e {
-            OAuthError::Unavailable(m) => GrantError::Unavailable(m),
-            OAuthError::InvalidGrant => GrantError::Refused("invalid_grant".to_owned()),
-            OAuthError::Rejected(m) => GrantError::Refused(m),
-        })?;
+    async fn exchange(
+        &self,
+        code: &str,
+        code_verifier: Option<&str>,
+        calendar: CalendarId,
+    ) -> Result<Grant, GrantError> {
+        let granted = self
+            .oauth
+            .exchange_code(code, code_verifier)
+            .await
+            .map_err(|e| match e {
+                OAuthError::Unavailable(m) => GrantError::Unavailable(m),
+                OAuthError::InvalidGrant => GrantError::Refused("invalid_grant".to_owned()),
+                OAuthError::Rejected(m) => GrantError::Refused(m),
+            })?;
         if let Some(scope) = &granted.scope
             && !scope.split_whitespace().any(|s| s == EVENTS_SCOPE)
         {
@@ -541,4 +669,44 @@ pub async fn reseal_all(
         }
     }
     Ok((resealed, current, failed))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn r(from: u32, to: u32) -> TimeRange {
+        let at = |m: u32| {
+            Utc.with_ymd_and_hms(2030, 3, 4, 9 + m / 60, m % 60, 0)
+                .unwrap()
+        };
+        TimeRange::new(at(from), at(to)).unwrap()
+    }
+
+    #[test]
+    fn own_events_are_cut_out_of_busy_periods() {
+        // Nothing of ours: unchanged.
+        assert_eq!(without(&[r(0, 60)], &[]), vec![r(0, 60)]);
+        // Exactly ours: nothing left.
+        assert_eq!(without(&[r(0, 60)], &[r(0, 60)]), Vec::<TimeRange>::new());
+        // A merged period of a foreign meeting and ours: the meeting stays.
+        assert_eq!(without(&[r(0, 90)], &[r(30, 90)]), vec![r(0, 30)]);
+        assert_eq!(without(&[r(0, 90)], &[r(0, 60)]), vec![r(60, 90)]);
+        // Ours in the middle, several of ours, ours beyond the period.
+        assert_eq!(
+            without(&[r(0, 120)], &[r(60, 70), r(30, 40)]),
+            vec![r(0, 30), r(40, 60), r(70, 120)]
+        );
+        assert_eq!(without(&[r(30, 60)], &[r(0, 120)]), Vec::<TimeRange>::new());
+        // Other periods untouched.
+        assert_eq!(
+            without(&[r(0, 30), r(60, 90)], &[r(60, 90)]),
+            vec![r(0, 30)]
+        );
+        // Back to back with ours: both kept whole.
+        assert_eq!(without(&[r(0, 30)], &[r(30, 60)]), vec![r(0, 30)]);
+    }
 }

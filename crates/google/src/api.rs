@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use google_calendar3::CalendarHub;
 use google_calendar3::api::{
-    Event, EventAttendee, EventDateTime, FreeBusyRequest, FreeBusyRequestItem,
+    Event, EventAttendee, EventDateTime, EventExtendedProperties, FreeBusyRequest,
+    FreeBusyRequestItem,
 };
 use google_calendar3::common::{self, Delegate, Retry};
 use hyper_rustls::HttpsConnector;
@@ -23,6 +24,14 @@ use voice_scheduler_domain::{Appointment, AppointmentId, TimeRange};
 use crate::oauth::{EVENTS_SCOPE, FREEBUSY_SCOPE, GoogleEndpoints};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The private extended property that marks the events this service
+/// writes (`extendedProperties.private`), so [`CalendarApi::own_events`] can
+/// find them with `privateExtendedProperty=voiceScheduler=appointment`.
+pub const OWN_EVENT_PROPERTY: (&str, &str) = ("voiceScheduler", "appointment");
+
+/// The most pages of our own events read for one window (2500 each).
+const MAX_OWN_EVENT_PAGES: usize = 8;
 
 /// What must be escaped in a path segment: everything but RFC 3986's
 /// unreserved characters and `@` (common in calendar ids).
@@ -348,6 +357,67 @@ impl CalendarApi {
             .collect())
     }
 
+    /// The times of the events this service wrote (marked with
+    /// [`OWN_EVENT_PROPERTY`]) that overlap `window`, where Google has them
+    /// now: a moved or cancelled appointment's event stays at its old time
+    /// until the outbox has synced it. Only these events are read, and only
+    /// their id, status and times (`fields`).
+    pub async fn own_events(
+        &self,
+        access_token: &str,
+        google_calendar_id: &str,
+        window: TimeRange,
+    ) -> Result<Vec<TimeRange>, ApiError> {
+        let hub = self.hub(access_token);
+        let property = format!("{}={}", OWN_EVENT_PROPERTY.0, OWN_EVENT_PROPERTY.1);
+        let calendar = segment(google_calendar_id);
+        let mut own = Vec::new();
+        let mut page: Option<String> = None;
+        for _ in 0..MAX_OWN_EVENT_PAGES {
+            let mut failure = FailureHeaders::default();
+            let mut call = hub
+                .events()
+                .list(&calendar)
+                .time_min(window.start())
+                .time_max(window.end())
+                .single_events(true)
+                .show_deleted(false)
+                .max_results(2500)
+                .add_private_extended_property(&property)
+                .param("fields", "items(id,status,start,end),nextPageToken")
+                .add_scope(EVENTS_SCOPE);
+            if let Some(token) = &page {
+                call = call.page_token(token);
+            }
+            let call = call.delegate(&mut failure).doit();
+            let (_, events) = self
+                .timed("events.list", call)
+                .await
+                .map_err(|e| classify(e, &failure))?;
+            own.extend(
+                events
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|e| {
+                        if e.status.as_deref() == Some("cancelled") {
+                            return None;
+                        }
+                        let start = e.start?.date_time?;
+                        let end = e.end?.date_time?;
+                        TimeRange::new(start, end).ok()
+                    }),
+            );
+            match events.next_page_token {
+                Some(token) if !token.is_empty() => page = Some(token),
+                _ => return Ok(own),
+            }
+        }
+        Err(ApiError::Unavailable(
+            "too many of our own events in the window to read".to_owned(),
+        ))
+    }
+
     /// Creates the event, or brings an existing one with the same id to
     /// `event`'s content (confirmed again if it was cancelled). A reschedule,
     /// a retry after a crash and re-creating a cancelled booking all end with
@@ -459,6 +529,16 @@ fn to_google(event: &EventContent) -> Event {
         start: Some(at(event.start)),
         end: Some(at(event.end)),
         status: Some("confirmed".to_owned()),
+        extended_properties: Some(EventExtendedProperties {
+            private: Some(
+                [(
+                    OWN_EVENT_PROPERTY.0.to_owned(),
+                    OWN_EVENT_PROPERTY.1.to_owned(),
+                )]
+                .into(),
+            ),
+            shared: None,
+        }),
         attendees: event.attendee_email.as_ref().map(|email| {
             vec![EventAttendee {
                 email: Some(email.clone()),

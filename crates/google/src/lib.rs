@@ -20,5 +20,5 @@ pub use api::{
 pub use crypto::{KeyError, KeyRing, OpenError};
 pub use oauth::{
     AccessToken, EVENTS_SCOPE, FREEBUSY_SCOPE, GoogleEndpoints, GrantedTokens, OAuthClient,
-    OAuthError, SCOPES,
+    OAuthError, SCOPES, code_challenge,
 };

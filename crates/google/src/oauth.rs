@@ -9,8 +9,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use url::Url;
 
 /// Lets `calendar.events` write the events we book and nothing else.
@@ -106,6 +109,12 @@ impl fmt::Debug for AccessToken {
             .field("expires_in", &self.expires_in)
             .finish()
     }
+}
+
+/// The PKCE `S256` code challenge of `code_verifier` (RFC 7636 §4.2):
+/// `BASE64URL-NOPAD(SHA-256(verifier))`.
+pub fn code_challenge(code_verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()))
 }
 
 /// Talks to Google's OAuth endpoints for one OAuth client (our app).
@@ -207,8 +216,10 @@ impl OAuthClient {
     /// The address to send the user to for consent. `state` must be bound to
     /// the user's session and expire (it is the CSRF defence of the callback).
     /// `access_type=offline` with `prompt=consent` makes Google return a
-    /// refresh token even on a re-consent.
-    pub fn consent_url(&self, state: &str) -> String {
+    /// refresh token even on a re-consent. The address carries the `S256`
+    /// challenge of `code_verifier` (PKCE); the verifier itself goes only to
+    /// the token endpoint, with the code ([`Self::exchange_code`]).
+    pub fn consent_url(&self, state: &str, code_verifier: &str) -> String {
         let mut url = self.auth_url.clone();
         url.query_pairs_mut()
             .append_pair("client_id", &self.client_id)
@@ -218,21 +229,32 @@ impl OAuthClient {
             .append_pair("state", state)
             .append_pair("access_type", "offline")
             .append_pair("prompt", "consent")
-            .append_pair("include_granted_scopes", "true");
+            .append_pair("include_granted_scopes", "true")
+            .append_pair("code_challenge", &code_challenge(code_verifier))
+            .append_pair("code_challenge_method", "S256");
         url.into()
     }
 
-    /// Exchanges the `code` of the consent callback for tokens. A used or
-    /// expired code is [`OAuthError::Rejected`] (the user tries again), not
-    /// [`OAuthError::InvalidGrant`].
-    pub async fn exchange_code(&self, code: &str) -> Result<GrantedTokens, OAuthError> {
-        let form = [
+    /// Exchanges the `code` of the consent callback for tokens, with the
+    /// PKCE `code_verifier` the consent address was made with (`None` when
+    /// it carried no challenge). A used or expired code, or a verifier that
+    /// does not match, is [`OAuthError::Rejected`] (the user tries again),
+    /// not [`OAuthError::InvalidGrant`].
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: Option<&str>,
+    ) -> Result<GrantedTokens, OAuthError> {
+        let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("client_id", &self.client_id),
             ("client_secret", &self.client_secret),
             ("redirect_uri", &self.redirect_uri),
         ];
+        if let Some(verifier) = code_verifier {
+            form.push(("code_verifier", verifier));
+        }
         let answer = self.token_request(&form, Grant::Code).await?;
         Ok(GrantedTokens {
             access_token: answer.access_token,
@@ -307,7 +329,12 @@ impl OAuthClient {
             });
         }
         let error = read_error(response).await;
-        if status == StatusCode::BAD_REQUEST && error.error == "invalid_grant" {
+        // RFC 6749 says 400, Google answers 400; some servers (and proxies
+        // in front of them) answer a dead grant with 401. Either way the
+        // grant is dead, and retrying will not revive it.
+        if matches!(status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED)
+            && error.error == "invalid_grant"
+        {
             return Err(match grant {
                 Grant::Refresh => OAuthError::InvalidGrant,
                 Grant::Code => OAuthError::Rejected(describe(status, &error)),
@@ -377,7 +404,8 @@ mod tests {
 
     #[test]
     fn consent_url_carries_every_parameter_encoded() {
-        let url = Url::parse(&client().consent_url("st&ate=1")).unwrap();
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let url = Url::parse(&client().consent_url("st&ate=1", verifier)).unwrap();
         assert_eq!(url.host_str(), Some("accounts.google.com"));
         let pairs: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(pairs["client_id"], "client-1.apps.googleusercontent.com");
@@ -391,6 +419,13 @@ mod tests {
         assert_eq!(pairs["access_type"], "offline");
         assert_eq!(pairs["prompt"], "consent");
         assert_eq!(pairs["include_granted_scopes"], "true");
+        // RFC 7636, appendix B: this verifier's S256 challenge.
+        assert_eq!(
+            pairs["code_challenge"],
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert_eq!(pairs["code_challenge_method"], "S256");
+        assert!(!url.as_str().contains(verifier));
         assert!(!url.as_str().contains("very-secret"));
     }
 

@@ -13,7 +13,8 @@ use voice_scheduler_domain::{
 };
 use voice_scheduler_fake_google::FakeGoogle;
 use voice_scheduler_google::{
-    ApiError, CalendarApi, OAuthClient, OAuthError, SCOPES, SendUpdates, event_for, event_id,
+    ApiError, CalendarApi, OAuthClient, OAuthError, SCOPES, SendUpdates, code_challenge, event_for,
+    event_id,
 };
 
 const REDIRECT: &str = "http://127.0.0.1:9/oauth/google/callback";
@@ -88,7 +89,8 @@ async fn consent_url_carries_every_parameter_and_leads_to_a_code() -> anyhow::Re
     let google = FakeGoogle::start().await?;
     google.set_redirect_uri(REDIRECT);
     let client = oauth(&google)?;
-    let consent = reqwest::Url::parse(&client.consent_url("state-123"))?;
+    let verifier = "a-code-verifier-of-at-least-43-characters-0123456789";
+    let consent = reqwest::Url::parse(&client.consent_url("state-123", verifier))?;
     ensure!(consent.as_str().starts_with(&google.endpoints().auth_url));
     let pairs: std::collections::HashMap<String, String> =
         consent.query_pairs().into_owned().collect();
@@ -101,6 +103,8 @@ async fn consent_url_carries_every_parameter_and_leads_to_a_code() -> anyhow::Re
         ("access_type", "offline"),
         ("prompt", "consent"),
         ("include_granted_scopes", "true"),
+        ("code_challenge", &code_challenge(verifier)),
+        ("code_challenge_method", "S256"),
     ] {
         ensure!(
             pairs.get(name).map(String::as_str) == Some(value),
@@ -123,7 +127,58 @@ async fn consent_url_carries_every_parameter_and_leads_to_a_code() -> anyhow::Re
     ensure!(back.as_str().starts_with(REDIRECT), "{back}");
     let back: std::collections::HashMap<String, String> = back.query_pairs().into_owned().collect();
     ensure!(back["state"] == "state-123");
-    let granted = client.exchange_code(&back["code"]).await?;
+    let granted = client.exchange_code(&back["code"], Some(verifier)).await?;
+    ensure!(granted.refresh_token.is_some());
+    Ok(())
+}
+
+/// Consents with `verifier`'s challenge; the code Google sends back.
+async fn consented_code(client: &OAuthClient, verifier: &str) -> anyhow::Result<String> {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let answer = browser
+        .get(client.consent_url("state-1", verifier))
+        .send()
+        .await?;
+    let location = answer
+        .headers()
+        .get("location")
+        .context("a redirect")?
+        .to_str()?;
+    reqwest::Url::parse(location)?
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .context("a code")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_needs_the_verifier_of_its_challenge() -> anyhow::Result<()> {
+    let google = FakeGoogle::start().await?;
+    let client = oauth(&google)?;
+    let verifier = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    for (sent, why) in [
+        (None, "Missing code verifier"),
+        (
+            Some("fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"),
+            "Invalid code verifier",
+        ),
+    ] {
+        let code = consented_code(&client, verifier).await?;
+        let error = client
+            .exchange_code(&code, sent)
+            .await
+            .err()
+            .context("refused")?;
+        ensure!(
+            matches!(&error, OAuthError::Rejected(m) if m.contains("invalid_grant") && m.contains(why)),
+            "{error:?}"
+        );
+        ensure!(!error.to_string().contains(verifier), "{error}");
+    }
+    let code = consented_code(&client, verifier).await?;
+    let granted = client.exchange_code(&code, Some(verifier)).await?;
     ensure!(granted.refresh_token.is_some());
     Ok(())
 }
@@ -134,7 +189,7 @@ async fn a_code_is_exchanged_once_for_a_refresh_token() -> anyhow::Result<()> {
     google.set_redirect_uri(REDIRECT);
     let client = oauth(&google)?;
     let code = google.issue_code();
-    let granted = client.exchange_code(&code).await?;
+    let granted = client.exchange_code(&code, None).await?;
     ensure!(granted.expires_in == 3600);
     ensure!(granted.scope.as_deref() == Some(SCOPES.join(" ").as_str()));
     let refresh_token = granted.refresh_token.clone().context("a refresh token")?;
@@ -145,7 +200,7 @@ async fn a_code_is_exchanged_once_for_a_refresh_token() -> anyhow::Result<()> {
 
     // A reused code is refused, and the message carries no code or secret.
     let error = client
-        .exchange_code(&code)
+        .exchange_code(&code, None)
         .await
         .err()
         .context("a reused code must fail")?;
@@ -175,7 +230,7 @@ async fn a_wrong_client_secret_or_redirect_is_rejected() -> anyhow::Result<()> {
         google.endpoints(),
     )?;
     let error = wrong
-        .exchange_code(&google.issue_code())
+        .exchange_code(&google.issue_code(), None)
         .await
         .err()
         .context("fails")?;
@@ -187,7 +242,7 @@ async fn a_wrong_client_secret_or_redirect_is_rejected() -> anyhow::Result<()> {
 
     google.set_redirect_uri("https://elsewhere.example/callback");
     let error = oauth(&google)?
-        .exchange_code(&google.issue_code())
+        .exchange_code(&google.issue_code(), None)
         .await
         .err()
         .context("fails")?;
@@ -240,10 +295,45 @@ async fn refresh_gives_new_access_tokens_until_the_grant_is_revoked() -> anyhow:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_grant_answered_with_401_is_a_dead_grant_too() -> anyhow::Result<()> {
+    let google = FakeGoogle::start().await?;
+    google.answer_invalid_grant_with(401);
+    let client = oauth(&google)?;
+    let refresh_token = google.issue_refresh_token();
+    client.refresh(&refresh_token).await?;
+
+    google.revoke_all();
+    let error = client
+        .refresh(&refresh_token)
+        .await
+        .err()
+        .context("revoked")?;
+    ensure!(error == OAuthError::InvalidGrant, "{error:?}");
+    // A used code answered 401 invalid_grant is a failed attempt, not a
+    // dead connection; a 401 for another reason stays a refusal.
+    let code = google.issue_code();
+    client.exchange_code(&code, None).await?;
+    google.fail_next("/token", 401, json!({"error": "invalid_grant"}), None);
+    let error = client
+        .exchange_code(&code, None)
+        .await
+        .err()
+        .context("used")?;
+    ensure!(matches!(error, OAuthError::Rejected(_)), "{error:?}");
+    google.fail_next("/token", 401, json!({"error": "invalid_client"}), None);
+    let error = client.refresh(&refresh_token).await.err().context("401")?;
+    ensure!(
+        matches!(&error, OAuthError::Rejected(m) if m.contains("invalid_client")),
+        "{error:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_is_recorded_and_repeating_it_is_harmless() -> anyhow::Result<()> {
     let google = FakeGoogle::start().await?;
     let client = oauth(&google)?;
-    let granted = client.exchange_code(&google.issue_code()).await?;
+    let granted = client.exchange_code(&google.issue_code(), None).await?;
     let refresh_token = granted.refresh_token.context("a refresh token")?;
 
     client.revoke(&refresh_token).await?;
@@ -387,6 +477,63 @@ async fn free_busy_reports_busy_times_and_unreadable_calendars() -> anyhow::Resu
     ensure!(
         request.method == "POST" && request.path == "/calendar/v3/freeBusy",
         "{request:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_events_are_found_by_their_mark_where_google_has_them() -> anyhow::Result<()> {
+    let (google, api, token) = calendar().await?;
+    let window = range((9, 0), (17, 0))?;
+    // Someone's meeting, and two of our events (one later cancelled).
+    google.add_busy(CALENDAR, at(10, 0)?, at(11, 0)?);
+    let first = appointment(AppointmentId::new(), range((10, 30), (11, 30))?, None)?;
+    let second = appointment(AppointmentId::new(), range((14, 0), (14, 30))?, None)?;
+    for booked in [&first, &second] {
+        api.upsert_event(&token, CALENDAR, &event_for(booked), SendUpdates::None)
+            .await?;
+    }
+    let event = google
+        .event(CALENDAR, &event_id(first.id()))
+        .context("stored")?;
+    ensure!(
+        event
+            .private_properties
+            .get("voiceScheduler")
+            .map(String::as_str)
+            == Some("appointment"),
+        "{event:?}"
+    );
+    // Free/busy counts our events as busy, merged with the meeting.
+    let busy = api.free_busy(&token, CALENDAR, window).await?;
+    ensure!(
+        busy == vec![range((10, 0), (11, 30))?, range((14, 0), (14, 30))?],
+        "{busy:?}"
+    );
+    let own = api.own_events(&token, CALENDAR, window).await?;
+    ensure!(
+        own == vec![range((10, 30), (11, 30))?, range((14, 0), (14, 30))?],
+        "{own:?}"
+    );
+    api.delete_event(&token, CALENDAR, &event_id(second.id()), SendUpdates::None)
+        .await?;
+    let own = api
+        .own_events(&token, CALENDAR, range((12, 0), (17, 0))?)
+        .await?;
+    ensure!(own.is_empty(), "{own:?}");
+    let list = google
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "GET" && r.path.ends_with("/events"))
+        .context("a list")?;
+    ensure!(
+        list.query_param("privateExtendedProperty").as_deref()
+            == Some("voiceScheduler=appointment"),
+        "{list:?}"
+    );
+    ensure!(
+        list.query_param("fields").as_deref() == Some("items(id,status,start,end),nextPageToken"),
+        "{list:?}"
     );
     Ok(())
 }

@@ -359,6 +359,7 @@ WHERE "calendar_id" = $1 AND "refresh_token" = $4"#,
             google_calendar_id: Set(storable(&p.google_calendar_id).into_owned()),
             created_at: Set(whole_seconds(p.created_at)),
             expires_at: Set(whole_seconds(p.expires_at)),
+            code_verifier: Set(p.code_verifier.clone()),
         };
         let _gate = self.lock_writes().await;
         oauth_states::Entity::insert(row)
@@ -378,7 +379,7 @@ WHERE "calendar_id" = $1 AND "refresh_token" = $4"#,
             .db
             .query_one_raw(self.backend.statement(
                 r#"DELETE FROM "oauth_states" WHERE "digest" = $1
-RETURNING "user_id", "calendar_id", "google_calendar_id", "created_at", "expires_at""#,
+RETURNING "user_id", "calendar_id", "google_calendar_id", "created_at", "expires_at", "code_verifier""#,
                 vec![state_digest.to_owned().into()],
             ))
             .await
@@ -397,6 +398,7 @@ RETURNING "user_id", "calendar_id", "google_calendar_id", "created_at", "expires
             google_calendar_id: row.try_get("", "google_calendar_id")?,
             created_at: row.try_get("", "created_at")?,
             expires_at,
+            code_verifier: row.try_get("", "code_verifier")?,
         }))
     }
 }

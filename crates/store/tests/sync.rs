@@ -402,6 +402,7 @@ async fn a_connection_state_works_once_and_only_before_it_expires(ctx: Ctx) -> a
         google_calendar_id: "team@group.calendar.google.com".to_owned(),
         created_at: now,
         expires_at: now + Duration::minutes(10),
+        code_verifier: Some(format!("verifier-of-{digest}")),
     };
     ctx.store.save_pending(&pending("one")).await?;
     ctx.store.save_pending(&pending("two")).await?;

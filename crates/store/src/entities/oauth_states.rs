@@ -12,6 +12,7 @@ pub struct Model {
     pub google_calendar_id: String,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    pub code_verifier: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
