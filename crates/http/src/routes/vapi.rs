@@ -238,6 +238,7 @@ async fn route(
         slug,
         assistant_id: context.assistant_id.as_deref(),
         phone_number_id: context.phone_number_id.as_deref(),
+        call_id: context.call_id.as_deref(),
     };
     state.calendars.route(&hints).await.map_err(|e| {
         match &e {
@@ -249,6 +250,12 @@ async fn route(
                 assistant_id = assistant.as_deref().unwrap_or(""),
                 phone_number_id = phone_number.as_deref().unwrap_or(""),
                 "VAPI call cannot be routed to a calendar: add the assistant id or phone-number id to a calendar (PATCH /api/v1/calendars/{{id}}), or add ?calendar=<slug> to the tool URL"
+            ),
+            RouteError::OwnerMismatch { assistant, phone_number } => tracing::error!(
+                assistant_id = %assistant,
+                phone_number_id = %phone_number,
+                vapi_call_id = context.call_id.as_deref().unwrap_or(""),
+                "VAPI call refused: its assistant id and phone-number id route to calendars of different owners (an administrator must fix the calendars' VAPI ids)"
             ),
             RouteError::Unknown(cause) => tracing::error!(error = format!("{cause:#}"), "could not look up the calendar of a VAPI request"),
         }

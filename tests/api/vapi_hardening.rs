@@ -1,0 +1,306 @@
+//! Issue 15's attacks on the voice line, each kept as a test: taking over
+//! another tenant's phone line with a claimed assistant id, hearing or
+//! changing someone else's appointments by saying their number, and
+//! oversized or empty tool-call messages.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, is_error, text};
+
+async fn my_id(app: &TestApp, token: &str) -> String {
+    let (_, me) = app.api(Method::GET, "/auth/me", Some(token), None).await;
+    me["id"].as_str().unwrap().to_owned()
+}
+
+/// Every appointment (administrator's view), any status.
+async fn all_appointments(app: &TestApp, admin: &str) -> Vec<Value> {
+    let (status, page) = app
+        .api(
+            Method::GET,
+            "/api/v1/appointments?limit=200",
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+/// A calendar in Los Angeles created by `admin` with `fields`; its id.
+async fn calendar_for(app: &TestApp, admin: &str, mut fields: Value) -> String {
+    fields["time_zone"] = json!("America/Los_Angeles");
+    let (status, created) = app
+        .api(
+            Method::POST,
+            "/api/v1/calendars",
+            Some(admin),
+            Some(&fields),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// A `tool-calls` message of one call placed through `assistant` and
+/// `phone_number`, from `caller`; the HTTP status and the body.
+async fn routed_tool(
+    app: &TestApp,
+    assistant: Option<&str>,
+    phone_number: Option<&str>,
+    id: &str,
+    name: &str,
+    args: Value,
+) -> (u16, Value) {
+    let mut call = json!({"id": "call-takeover", "type": "inboundPhoneCall", "customer": {"number": "+14155550111"}});
+    if let Some(a) = assistant {
+        call["assistantId"] = json!(a);
+    }
+    if let Some(p) = phone_number {
+        call["phoneNumberId"] = json!(p);
+    }
+    let body = json!({"message": {
+        "type": "tool-calls",
+        "call": call,
+        "toolCallList": [{"id": id, "type": "function", "function": {"name": name, "arguments": args}}],
+    }});
+    let response = app.post_vapi("/vapi/tools", &body).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+// Item 1 (a): a staff member's calendar lists the assistant id of another
+// tenant's line (assigned before only administrators could, or by mistake);
+// a call on that tenant's phone number with that assistant id is refused,
+// books nothing anywhere, and is audited.
+on_both_backends!(
+    an_assistant_id_of_one_owner_cannot_take_another_owners_phone_line,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        let vera = app.staff_token(&admin, "vera@example.com").await;
+        let mallory = app.staff_token(&admin, "mallory@example.com").await;
+        let vera_id = my_id(app, &vera).await;
+        let mallory_id = my_id(app, &mallory).await;
+        let vera_cal = calendar_for(
+            app,
+            &admin,
+            json!({"name": "Vera", "owner_id": vera_id, "vapi_phone_number_ids": ["pn-vera"]}),
+        )
+        .await;
+        let mallory_cal = calendar_for(
+            app,
+            &admin,
+            json!({"name": "Mallory", "owner_id": mallory_id, "vapi_assistant_ids": ["asst-vera"]}),
+        )
+        .await;
+
+        // The attack: Vera's line, the claimed assistant id. Refused as an
+        // unroutable call, for every tool, with nothing booked or told.
+        let book = json!({"name": "Carl Caller", "date": "2030-03-12", "time": "11:00", "purpose": "Private matter"});
+        let (status, body) = routed_tool(
+            app,
+            Some("asst-vera"),
+            Some("pn-vera"),
+            "takeover-book",
+            "book_appointment",
+            book.clone(),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let refused = &body["results"][0];
+        assert!(is_error(refused), "{refused}");
+        assert_eq!(refused["metadata"]["status"], "not_configured", "{refused}");
+        assert!(text(refused).contains("not set up"), "{refused}");
+        assert!(
+            all_appointments(app, &admin).await.is_empty(),
+            "nothing is booked on either calendar"
+        );
+        let (_, body) = routed_tool(
+            app,
+            Some("asst-vera"),
+            Some("pn-vera"),
+            "takeover-find",
+            "find_appointments",
+            json!({}),
+        )
+        .await;
+        assert_eq!(body["results"][0]["metadata"]["status"], "not_configured");
+
+        // VAPI asking which assistant takes the line is refused too.
+        let (status, answer) = {
+            let body = json!({"message": {"type": "assistant-request",
+                "call": {"id": "call-takeover-2", "assistantId": "asst-vera", "phoneNumberId": "pn-vera",
+                         "customer": {"number": "+14155550111"}}}});
+            let response = app.post_vapi("/vapi/webhook", &body).await;
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        };
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer.get("assistantId").is_none(), "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("not set up"),
+            "{answer}"
+        );
+
+        // Each refused call is audited, naming both ids.
+        let (status, audit) = app
+            .api(
+                Method::GET,
+                "/api/v1/audit?action=vapi.route_refused",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{audit}");
+        let entries = audit["items"].as_array().unwrap();
+        assert_eq!(entries.len(), 3, "{audit}");
+        for entry in entries {
+            assert_eq!(entry["outcome"], "denied", "{entry}");
+            let detail = entry["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("asst-vera") && detail.contains("pn-vera"),
+                "{entry}"
+            );
+            assert!(
+                detail.contains(&vera_cal) && detail.contains(&mallory_cal),
+                "{entry}"
+            );
+        }
+        assert!(
+            entries.iter().any(|e| e["actor_id"] == "call-takeover"),
+            "{audit}"
+        );
+
+        // The line itself still works: Vera's number alone books on her calendar.
+        let (_, body) = routed_tool(
+            app,
+            None,
+            Some("pn-vera"),
+            "line-book",
+            "book_appointment",
+            book,
+        )
+        .await;
+        let booked = &body["results"][0];
+        assert_eq!(booked["metadata"]["status"], "booked", "{booked}");
+        let all = all_appointments(app, &admin).await;
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0]["calendar_id"], vera_cal.as_str());
+    }
+);
+
+// Item 1 (b): only administrators assign or change a calendar's VAPI ids.
+on_both_backends!(
+    staff_cannot_assign_or_change_vapi_ids,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        let mallory = app.staff_token(&admin, "mallory@example.com").await;
+        let mallory_id = my_id(app, &mallory).await;
+
+        // Creating a calendar with another tenant's phone-number id.
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/v1/calendars",
+                Some(&mallory),
+                Some(&json!({"name": "Grab", "time_zone": "UTC", "vapi_phone_number_ids": ["pn-vera"]})),
+            )
+            .await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "forbidden", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("vapi_phone_number_ids"), "{body}");
+        assert!(message.contains("administrators"), "{body}");
+
+        // Claiming an assistant id on her own calendar.
+        let (status, created) = app
+            .api(
+                Method::POST,
+                "/api/v1/calendars",
+                Some(&mallory),
+                Some(&json!({"name": "Mine", "time_zone": "UTC", "vapi_assistant_ids": []})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/calendars/{id}");
+        for (patch, field) in [
+            (
+                json!({"vapi_assistant_ids": ["asst-vera"]}),
+                "vapi_assistant_ids",
+            ),
+            (
+                json!({"vapi_phone_number_ids": ["pn-vera"], "name": "Renamed"}),
+                "vapi_phone_number_ids",
+            ),
+        ] {
+            let (status, body) = app
+                .api(Method::PATCH, &path, Some(&mallory), Some(&patch))
+                .await;
+            assert_eq!(status, 403, "{patch}: {body}");
+            assert_eq!(body["error"]["code"], "forbidden", "{body}");
+            assert!(
+                body["error"]["message"].as_str().unwrap().contains(field),
+                "{body}"
+            );
+        }
+        let (_, unchanged) = app.api(Method::GET, &path, Some(&mallory), None).await;
+        assert_eq!(unchanged["vapi_assistant_ids"], json!([]), "{unchanged}");
+        assert_eq!(unchanged["vapi_phone_number_ids"], json!([]), "{unchanged}");
+        assert_eq!(
+            unchanged["name"], "Mine",
+            "nothing of a refused change is kept"
+        );
+
+        // An administrator assigns them; staff may send the same ids back
+        // (any order) along with other changes, but not remove them.
+        let (status, body) = app
+            .api(
+                Method::PATCH,
+                &path,
+                Some(&admin),
+                Some(&json!({"vapi_assistant_ids": ["asst-m2", "asst-m1"]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = app
+            .api(
+                Method::PATCH,
+                &path,
+                Some(&mallory),
+                Some(&json!({"vapi_assistant_ids": ["asst-m1", "asst-m2"], "name": "Still mine"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["name"], "Still mine");
+        let (status, body) = app
+            .api(
+                Method::PATCH,
+                &path,
+                Some(&mallory),
+                Some(&json!({"vapi_assistant_ids": []})),
+            )
+            .await;
+        assert_eq!(status, 403, "{body}");
+
+        // The refusals are audited, by the staff member, outcome denied.
+        let (_, audit) = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/audit?actor_id={mallory_id}&outcome=denied"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        let entries = audit["items"].as_array().unwrap();
+        assert_eq!(entries.len(), 4, "{audit}");
+        assert!(
+            entries
+                .iter()
+                .all(|e| e["detail"].as_str().unwrap().contains("vapi_")),
+            "{audit}"
+        );
+    }
+);
