@@ -304,3 +304,202 @@ on_both_backends!(
         );
     }
 );
+
+const VICTIM: &str = "+14155550101";
+const VICTIM_NATIONAL: &str = "(415) 555-0101";
+const ATTACKER: &str = "+14155550202";
+const PURPOSE: &str = "Confidential biopsy results";
+
+/// Whether `result` (its text and metadata) gives away anything of the
+/// victim's appointment.
+fn leaks(result: &Value, code: &str) -> bool {
+    let all = result.to_string();
+    let spelled: String = code.chars().map(String::from).collect::<Vec<_>>().join(" ");
+    all.contains(code)
+        || all.contains(&spelled)
+        || all.contains(PURPOSE)
+        || all.contains("Victor")
+        || all.contains("10:00")
+        || all.contains("10 AM")
+        || all.contains("March 12")
+}
+
+// Item 2: a caller cannot hear or change another number's appointments by
+// saying that number; the confirmation code grants access from anywhere.
+on_both_backends!(
+    a_caller_cannot_see_or_change_another_numbers_appointments,
+    &[],
+    async |app: &TestApp| {
+        let booked = app
+            .tool_from(
+                Some(VICTIM),
+                "victim-book",
+                "book_appointment",
+                json!({"name": "Victor Tim", "date": "2030-03-12", "time": "10:00", "purpose": PURPOSE}),
+            )
+            .await;
+        assert_eq!(booked["metadata"]["status"], "booked", "{booked}");
+        let code = booked["metadata"]["confirmation_code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Another caller names the victim's number, in any spelling.
+        for (i, phone) in [VICTIM, VICTIM_NATIONAL].iter().enumerate() {
+            let found = app
+                .tool_from(
+                    Some(ATTACKER),
+                    &format!("attacker-find-{i}"),
+                    "find_appointments",
+                    json!({"phone": phone}),
+                )
+                .await;
+            assert!(is_error(&found), "{found}");
+            assert_eq!(found["metadata"]["status"], "not_permitted", "{found}");
+            assert_eq!(found["metadata"]["reason"], "other_number", "{found}");
+            assert!(text(&found).contains("privacy"), "{found}");
+            assert!(!leaks(&found, &code), "{found}");
+        }
+        let cancel = app
+            .tool_from(
+                Some(ATTACKER),
+                "attacker-cancel",
+                "cancel_appointment",
+                json!({"phone": VICTIM, "date": "2030-03-12", "time": "10:00"}),
+            )
+            .await;
+        assert_eq!(cancel["metadata"]["status"], "not_permitted", "{cancel}");
+        assert!(!leaks(&cancel, &code), "{cancel}");
+        let moved = app
+            .tool_from(
+                Some(ATTACKER),
+                "attacker-move",
+                "reschedule_appointment",
+                json!({"phone": VICTIM_NATIONAL, "date": "2030-03-12", "new_date": "2030-03-13", "new_time": "11:00"}),
+            )
+            .await;
+        assert_eq!(moved["metadata"]["status"], "not_permitted", "{moved}");
+        assert!(!leaks(&moved, &code), "{moved}");
+        // Booking the victim's number at a guessed time does not reveal it either.
+        let probe = app
+            .tool_from(
+                Some(ATTACKER),
+                "attacker-probe",
+                "book_appointment",
+                json!({"name": "Anyone", "phone": VICTIM, "date": "2030-03-12", "time": "10:00"}),
+            )
+            .await;
+        assert_eq!(probe["metadata"]["status"], "already_booked", "{probe}");
+        let probe_text = probe.to_string();
+        assert!(
+            !probe_text.contains(&code)
+                && !probe_text.contains(PURPOSE)
+                && !probe_text.contains("Victor"),
+            "{probe}"
+        );
+
+        // A web call (no caller number) needs the code.
+        for (id, name, args) in [
+            ("web-find", "find_appointments", json!({})),
+            (
+                "web-find-phone",
+                "find_appointments",
+                json!({"phone": VICTIM}),
+            ),
+            (
+                "web-cancel",
+                "cancel_appointment",
+                json!({"phone": VICTIM, "date": "2030-03-12"}),
+            ),
+        ] {
+            let r = app.tool_from(None, id, name, args).await;
+            assert_eq!(r["metadata"]["status"], "not_permitted", "{r}");
+            assert_eq!(r["metadata"]["reason"], "no_caller_number", "{r}");
+            assert!(!leaks(&r, &code), "{r}");
+        }
+
+        // The victim's own number still works, in any spelling, and the
+        // appointment is untouched.
+        for (i, args) in [json!({}), json!({"phone": VICTIM_NATIONAL})]
+            .into_iter()
+            .enumerate()
+        {
+            let own = app
+                .tool_from(
+                    Some(VICTIM),
+                    &format!("victim-find-{i}"),
+                    "find_appointments",
+                    args,
+                )
+                .await;
+            assert_eq!(own["metadata"]["status"], "found", "{own}");
+            assert_eq!(
+                own["metadata"]["appointments"][0]["confirmation_code"],
+                code.as_str()
+            );
+            assert_eq!(
+                own["metadata"]["appointments"][0]["start"],
+                "2030-03-12T10:00:00-07:00"
+            );
+        }
+
+        // With the code, another number may move and cancel it (the code is
+        // given only to whoever booked), but is not told its purpose.
+        let moved = app
+            .tool_from(
+                Some(ATTACKER),
+                "code-move",
+                "reschedule_appointment",
+                json!({"confirmation_code": code, "new_date": "2030-03-13", "new_time": "11:00"}),
+            )
+            .await;
+        assert_eq!(moved["metadata"]["status"], "rescheduled", "{moved}");
+        assert!(!moved.to_string().contains(PURPOSE), "{moved}");
+        let cancelled = app
+            .tool_from(
+                Some(ATTACKER),
+                "code-cancel",
+                "cancel_appointment",
+                json!({"confirmation_code": code}),
+            )
+            .await;
+        assert_eq!(cancelled["metadata"]["status"], "cancelled", "{cancelled}");
+        assert!(!cancelled.to_string().contains(PURPOSE), "{cancelled}");
+
+        // A web call with the code, and the owner by date, work too.
+        let second = app
+            .tool_from(
+                Some(VICTIM),
+                "victim-book-2",
+                "book_appointment",
+                json!({"name": "Victor Tim", "date": "2030-03-14", "time": "09:00"}),
+            )
+            .await;
+        let second_code = second["metadata"]["confirmation_code"].as_str().unwrap();
+        let web = app
+            .tool_from(
+                None,
+                "web-code-cancel",
+                "cancel_appointment",
+                json!({"confirmation_code": second_code}),
+            )
+            .await;
+        assert_eq!(web["metadata"]["status"], "cancelled", "{web}");
+        app.tool_from(
+            Some(VICTIM),
+            "victim-book-3",
+            "book_appointment",
+            json!({"name": "Victor Tim", "date": "2030-03-15", "time": "09:00"}),
+        )
+        .await;
+        let own = app
+            .tool_from(
+                Some(VICTIM),
+                "victim-cancel-by-date",
+                "cancel_appointment",
+                json!({"date": "2030-03-15", "phone": VICTIM_NATIONAL}),
+            )
+            .await;
+        assert_eq!(own["metadata"]["status"], "cancelled", "{own}");
+    }
+);
