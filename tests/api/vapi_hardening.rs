@@ -503,3 +503,89 @@ on_both_backends!(
         assert_eq!(own["metadata"]["status"], "cancelled", "{own}");
     }
 );
+
+/// A `tool-calls` message of `n` calls of `name` (arguments from `args(i)`).
+fn many_calls(n: usize, name: &str, args: impl Fn(usize) -> Value) -> Value {
+    let list: Vec<Value> = (0..n)
+        .map(|i| json!({"id": format!("many-{i}"), "type": "function", "function": {"name": name, "arguments": args(i)}}))
+        .collect();
+    json!({"message": {
+        "type": "tool-calls",
+        "call": {"id": "call-many", "customer": {"number": "+14155550177"}},
+        "toolCallList": list,
+    }})
+}
+
+// Item 3: at most 20 tool calls in one message; more are refused whole.
+on_both_backends!(
+    a_message_with_more_than_twenty_tool_calls_runs_none,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        // 21 bookings at 21 different free times (14 a day, 9:00 to 15:30).
+        let book = |i: usize| {
+            let (day, slot) = (12 + i / 14, i % 14);
+            json!({"name": "Many Calls", "date": format!("2030-03-{day}"),
+                   "time": format!("{:02}:{:02}", 9 + slot / 2, (slot % 2) * 30)})
+        };
+        let response = app
+            .post_vapi("/vapi/tools", &many_calls(21, "book_appointment", book))
+            .await;
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "too_many_tool_calls", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("21") && message.contains("at most 20"),
+            "{body}"
+        );
+        assert!(
+            all_appointments(app, &admin).await.is_empty(),
+            "none of the calls ran"
+        );
+
+        // 20 are answered, in order.
+        let response = app
+            .post_vapi(
+                "/vapi/tools",
+                &many_calls(20, "check_availability", |_| json!({"date": "2030-03-12"})),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        let results = body["results"].as_array().unwrap();
+        assert_eq!(results.len(), 20);
+        assert_eq!(results[19]["toolCallId"], "many-19");
+        assert_eq!(results[19]["metadata"]["status"], "available");
+    }
+);
+
+// Item 4: a `tool-calls` message without tool calls is not a VAPI message.
+on_both_backends!(
+    a_tool_calls_message_without_calls_is_refused,
+    &[],
+    async |app: &TestApp| {
+        for message in [
+            json!({"type": "tool-calls", "call": {"id": "c"}}),
+            json!({"type": "tool-calls", "toolCallList": []}),
+            json!({"type": "tool-calls", "toolCalls": [], "toolCallList": []}),
+            json!({"type": "tool-calls", "toolCallList": null}),
+        ] {
+            for path in ["/vapi/tools", "/vapi/webhook"] {
+                let response = app
+                    .post_vapi(path, &json!({ "message": message.clone() }))
+                    .await;
+                assert_eq!(response.status(), 400, "{message}");
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "not_a_vapi_message", "{body}");
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("no tool calls"),
+                    "{body}"
+                );
+            }
+        }
+    }
+);

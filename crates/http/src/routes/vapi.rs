@@ -28,7 +28,7 @@ use crate::{ApiError, AppState};
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
-        (status = 400, description = "Not JSON, or not a VAPI message", body = ErrorBody),
+        (status = 400, description = "Not JSON, not a VAPI message (or a `tool-calls` message without tool calls: `not_a_vapi_message`), or more than 20 tool calls in one message (`too_many_tool_calls`; none is run)", body = ErrorBody),
         (status = 401, description = "No, wrong, malformed, stale or replayed VAPI credential (shared secret, bearer token or HMAC signature)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -99,6 +99,10 @@ pub async fn message(
         },
         WireError::NotVapiMessage(_) => ApiError::BadRequest {
             code: "not_a_vapi_message",
+            message: e.to_string(),
+        },
+        WireError::TooManyToolCalls { .. } => ApiError::BadRequest {
+            code: "too_many_tool_calls",
             message: e.to_string(),
         },
     })?;
@@ -442,7 +446,7 @@ async fn reject(state: &AppState, request: &HttpRequest, rejection: Rejection) -
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
-        (status = 400, description = "Not JSON, or not a VAPI message", body = ErrorBody),
+        (status = 400, description = "Not JSON, not a VAPI message (or a `tool-calls` message without tool calls: `not_a_vapi_message`), or more than 20 tool calls in one message (`too_many_tool_calls`; none is run)", body = ErrorBody),
         (status = 401, description = "No, wrong, malformed, stale or replayed VAPI credential (shared secret, bearer token or HMAC signature)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -463,7 +467,7 @@ pub fn doc_book_appointment() {}
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
-        (status = 400, description = "Not JSON, or not a VAPI message", body = ErrorBody),
+        (status = 400, description = "Not JSON, not a VAPI message (or a `tool-calls` message without tool calls: `not_a_vapi_message`), or more than 20 tool calls in one message (`too_many_tool_calls`; none is run)", body = ErrorBody),
         (status = 401, description = "No, wrong, malformed, stale or replayed VAPI credential (shared secret, bearer token or HMAC signature)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
