@@ -588,7 +588,7 @@ impl ToolRunner {
             Ok(list) if list.is_empty() => Answer::ok(
                 call,
                 format!(
-                    "There are no upcoming appointments for the phone number ending in {}. Ask the caller whether they booked with another number, or offer to book one.",
+                    "There are no upcoming appointments for the phone number ending in {}. If the caller booked from another number, ask for the confirmation code (only the code reaches another number's appointments); otherwise offer to book one.",
                     spaced(phone.last_four())
                 ),
                 json!({"status": "none", "appointments": []}),
