@@ -443,8 +443,34 @@ on_both_backends!(
             );
         }
 
-        // With the code, another number may move and cancel it (the code is
-        // given only to whoever booked), but is not told its purpose.
+        // With the code, another number (or a web call) may find, move and
+        // cancel it (the code is given only to whoever booked), but is not
+        // told its purpose.
+        for (i, from) in [Some(ATTACKER), None].into_iter().enumerate() {
+            let found = app
+                .tool_from(
+                    from,
+                    &format!("code-find-{i}"),
+                    "find_appointments",
+                    json!({"confirmation_code": code.to_lowercase(), "phone": VICTIM}),
+                )
+                .await;
+            assert_eq!(found["metadata"]["status"], "found", "{found}");
+            assert_eq!(
+                found["metadata"]["appointments"][0]["start"],
+                "2030-03-12T10:00:00-07:00"
+            );
+            assert!(!found.to_string().contains(PURPOSE), "{found}");
+        }
+        let wrong = app
+            .tool_from(
+                Some(ATTACKER),
+                "code-find-wrong",
+                "find_appointments",
+                json!({"confirmation_code": "ZZZZ99"}),
+            )
+            .await;
+        assert_eq!(wrong["metadata"]["status"], "none", "{wrong}");
         let moved = app
             .tool_from(
                 Some(ATTACKER),

@@ -395,6 +395,22 @@ impl SchedulingService {
             .map_err(FindError::Unknown)
     }
 
+    /// The upcoming (not yet ended) active appointment with `code`, whoever
+    /// asks: holding the code is the proof (see [`crate::caller`]).
+    pub async fn upcoming_with_code(
+        &self,
+        calendar: &Calendar,
+        code: &ConfirmationCode,
+    ) -> Result<Option<Appointment>, FindError> {
+        let now = self.now();
+        Ok(self
+            .repo
+            .find_by_code(calendar.id, code)
+            .await
+            .map_err(FindError::Unknown)?
+            .filter(|a| a.is_active() && a.range().end() > now))
+    }
+
     /// Cancels the appointment `which` points at; `by` is who asked.
     pub async fn cancel(
         &self,

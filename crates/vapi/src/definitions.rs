@@ -58,8 +58,11 @@ pub fn tool_definitions(
         ),
         (
             "find_appointments",
-            "List the upcoming appointments booked from the number the caller is calling from.",
-            json!({"phone": string("Optional; only the number they call from can be looked up")}),
+            "List the upcoming appointments booked from the number the caller is calling from, or the one with a given confirmation code.",
+            json!({
+                "confirmation_code": string("Optional code given at booking: finds that appointment from any number"),
+                "phone": string("Optional; only the number they call from can be looked up"),
+            }),
             vec![],
         ),
         (

@@ -575,6 +575,15 @@ impl ToolRunner {
     ) -> Answer {
         let mut problems = Vec::new();
         let zone = caller_zone(&mut problems, args, calendar);
+        if let Some(raw) = args.text("confirmation_code") {
+            let code = keep(&mut problems, confirmation_code(&raw));
+            let (Some(code), true) = (code, problems.is_empty()) else {
+                return invalid(call, &problems);
+            };
+            return self
+                .find_by_code(calendar, call, &code, zone, context)
+                .await;
+        }
         let asked = self.phone_arg(&mut problems, args);
         if !problems.is_empty() {
             return invalid(call, &problems);
@@ -622,6 +631,37 @@ impl ToolRunner {
                     }),
                 )
             }
+            Err(e) => trouble(call, anyhow::anyhow!(e)),
+        }
+    }
+
+    /// `find_appointments` with a confirmation code: that appointment, from
+    /// any number (told without its purpose to another number).
+    async fn find_by_code(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        code: &ConfirmationCode,
+        zone: TimeZoneId,
+        context: &CallContext,
+    ) -> Answer {
+        match self.service.upcoming_with_code(calendar, code).await {
+            Ok(Some(a)) => Answer::ok(
+                call,
+                format!(
+                    "The appointment with that confirmation code is on {}. Ask what they would like to do.",
+                    speech::when(a.range().start(), zone)
+                ),
+                json!({
+                    "status": "found",
+                    "appointments": [told(&a, zone, &self.caller(context))],
+                }),
+            ),
+            Ok(None) => Answer::ok(
+                call,
+                "No upcoming appointment has that confirmation code. Ask the caller to check the code, letter by letter.",
+                json!({"status": "none", "appointments": []}),
+            ),
             Err(e) => trouble(call, anyhow::anyhow!(e)),
         }
     }
@@ -832,15 +872,7 @@ impl ToolRunner {
         if let Some(raw) = args.text("confirmation_code") {
             return Ok(keep(
                 problems,
-                ConfirmationCode::parse(&raw)
-                    .map(AppointmentRef::Code)
-                    .map_err(|_| {
-                        ArgProblem::invalid(
-                            "confirmation_code",
-                            &raw,
-                            "six letters and digits, such as K7M2QX",
-                        )
-                    }),
+                confirmation_code(&raw).map(AppointmentRef::Code),
             ));
         }
         let date = keep(problems, args.date("date")).flatten();
@@ -1028,6 +1060,17 @@ fn told(a: &Appointment, zone: TimeZoneId, caller: &Caller) -> Value {
         fields.remove("purpose");
     }
     metadata
+}
+
+/// The `confirmation_code` argument as a code.
+fn confirmation_code(raw: &str) -> Result<ConfirmationCode, ArgProblem> {
+    ConfirmationCode::parse(raw).map_err(|_| {
+        ArgProblem::invalid(
+            "confirmation_code",
+            raw,
+            "six letters and digits, such as K7M2QX",
+        )
+    })
 }
 
 /// The answer when the privacy rule refuses a lookup by phone number.
