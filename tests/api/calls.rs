@@ -258,8 +258,30 @@ on_both_backends!(
         let admin = app.admin_token().await;
         let ann = app.staff_token(&admin, "ann@example.com").await;
         let bob = app.staff_token(&admin, "bob@example.com").await;
-        let ann_cal = create_calendar(app, &ann, json!({"name": "Ann", "time_zone": "America/Los_Angeles", "vapi_assistant_ids": ["asst-ann"]})).await;
-        let bob_cal = create_calendar(app, &bob, json!({"name": "Bob", "time_zone": "America/Los_Angeles", "vapi_assistant_ids": ["asst-bob"]})).await;
+        let ann_cal = create_calendar(
+            app,
+            &ann,
+            json!({"name": "Ann", "time_zone": "America/Los_Angeles"}),
+        )
+        .await;
+        let bob_cal = create_calendar(
+            app,
+            &bob,
+            json!({"name": "Bob", "time_zone": "America/Los_Angeles"}),
+        )
+        .await;
+        // Only an administrator assigns the VAPI ids.
+        for (calendar, assistant) in [(&ann_cal, "asst-ann"), (&bob_cal, "asst-bob")] {
+            let (status, body) = app
+                .api(
+                    Method::PATCH,
+                    &format!("/api/v1/calendars/{calendar}"),
+                    Some(&admin),
+                    Some(&json!({"vapi_assistant_ids": [assistant]})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
         for (call_id, assistant) in [
             ("call-ann", "asst-ann"),
             ("call-bob", "asst-bob"),

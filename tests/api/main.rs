@@ -22,5 +22,6 @@ mod privacy;
 mod process;
 mod resilience;
 mod tenancy;
+mod vapi_hardening;
 mod vapi_hmac;
 mod vapi_protocol;

@@ -92,12 +92,13 @@ on_both_backends!(
             assert_eq!(body["error"]["code"], code, "{raw}");
             assert!(!body["error"]["message"].as_str().unwrap().is_empty());
         }
-        // a tool-calls message that carries no calls gets no results
+        // a tool-calls message that carries no calls is not a VAPI message
         let r = app
             .post_vapi("/vapi/tools", &json!({"message": {"type": "tool-calls"}}))
             .await;
-        assert_eq!(r.status(), 200);
-        assert_eq!(r.json::<Value>().await.unwrap(), json!({"results": []}));
+        assert_eq!(r.status(), 400);
+        let body = r.json::<Value>().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_a_vapi_message", "{body}");
         // a function-call without its call gets one spoken error
         let r = app
             .post_vapi(

@@ -60,6 +60,11 @@ pub enum CalendarWriteError {
     RouteTaken(String),
     #[error("only administrators can give a calendar to another user")]
     Forbidden,
+    /// A staff member tried to assign or change routing fields: which
+    /// calls a calendar takes is an administrator's decision, or anyone
+    /// could claim another tenant's phone line.
+    #[error("{}: only administrators can assign or change a calendar's VAPI ids (which calls it takes)", .0.join(", "))]
+    AdminOnly(Vec<&'static str>),
     #[error(transparent)]
     Unknown(anyhow::Error),
 }
@@ -89,6 +94,8 @@ pub struct RouteHints<'a> {
     pub slug: Option<&'a str>,
     pub assistant_id: Option<&'a str>,
     pub phone_number_id: Option<&'a str>,
+    /// VAPI's call id: who a refused call is recorded as in the audit log.
+    pub call_id: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +109,15 @@ pub enum RouteError {
     NotConfigured {
         assistant: Option<String>,
         phone_number: Option<String>,
+    },
+    /// The assistant and the phone number route to calendars of different
+    /// owners: one tenant's assistant id cannot take another tenant's line.
+    #[error(
+        "the assistant {assistant} and the phone number {phone_number} route to calendars of different owners"
+    )]
+    OwnerMismatch {
+        assistant: String,
+        phone_number: String,
     },
     #[error(transparent)]
     Unknown(anyhow::Error),
@@ -237,6 +253,8 @@ impl CalendarService {
             Some(owner) => owner,
             None => principal.user.id,
         };
+        self.only_admins_route(principal, "calendar.create", None, &fields, None)
+            .await?;
         let calendar = build(None, &fields, CalendarId::new(), owner, self.clock.now())?;
         self.repo
             .create(&calendar)
@@ -280,6 +298,14 @@ impl CalendarService {
             (None, Some(old)) => old,
             (None, None) => principal.user.id,
         };
+        self.only_admins_route(
+            principal,
+            "calendar.update",
+            Some(id),
+            &fields,
+            Some(&current.routes),
+        )
+        .await?;
         let calendar = build(Some(&current), &fields, id, owner, current.created_at)?;
         self.repo
             .update(&calendar)
@@ -325,6 +351,56 @@ impl CalendarService {
         )
         .await;
         Ok(())
+    }
+
+    /// Refuses (and audits) a staff member's attempt to assign or change a
+    /// calendar's VAPI ids: the routes decide which calls, and so which
+    /// callers, a calendar's owner gets. Giving the ids a calendar already
+    /// has (a client sending the whole calendar back) changes nothing and
+    /// passes.
+    async fn only_admins_route(
+        &self,
+        principal: &Principal,
+        action: &'static str,
+        calendar: Option<CalendarId>,
+        fields: &CalendarFields,
+        current: Option<&VapiRoutes>,
+    ) -> Result<(), CalendarWriteError> {
+        if principal.user.is_admin() {
+            return Ok(());
+        }
+        let none = Vec::new();
+        let refused: Vec<&'static str> = [
+            (
+                "vapi_assistant_ids",
+                fields.vapi_assistant_ids.as_deref(),
+                current.map_or(&none, |r| &r.assistant_ids),
+            ),
+            (
+                "vapi_phone_number_ids",
+                fields.vapi_phone_number_ids.as_deref(),
+                current.map_or(&none, |r| &r.phone_number_ids),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, given, current)| given.is_some_and(|g| changes_ids(g, current)))
+        .map(|(field, _, _)| field)
+        .collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        self.audit(
+            principal,
+            action,
+            calendar,
+            "denied",
+            format!(
+                "only administrators can assign or change {}",
+                refused.join(", ")
+            ),
+        )
+        .await;
+        Err(CalendarWriteError::AdminOnly(refused))
     }
 
     /// Records a calendar action of `principal` (a failure is only logged).
@@ -383,14 +459,22 @@ impl CalendarService {
         }
         let assistant = hints.assistant_id.and_then(|a| VapiId::parse(a).ok());
         let phone = hints.phone_number_id.and_then(|p| VapiId::parse(p).ok());
-        if (assistant.is_some() || phone.is_some())
-            && let Some(c) = self
+        if assistant.is_some() || phone.is_some() {
+            let found = self
                 .repo
                 .find_by_vapi(assistant.as_ref(), phone.as_ref())
                 .await
-                .map_err(RouteError::Unknown)?
-        {
-            return Ok(c);
+                .map_err(RouteError::Unknown)?;
+            match (found.by_assistant, found.by_phone_number) {
+                // One owner's assistant on another owner's line: refused,
+                // whichever would win.
+                (Some(by_assistant), Some(by_phone)) if by_assistant.owner != by_phone.owner => {
+                    return Err(self.refuse_mismatch(hints, &by_assistant, &by_phone).await);
+                }
+                // The assistant's route wins over the phone number's.
+                (Some(calendar), _) | (None, Some(calendar)) => return Ok(calendar),
+                (None, None) => {}
+            }
         }
         self.repo
             .sole()
@@ -401,6 +485,56 @@ impl CalendarService {
                 phone_number: hints.phone_number_id.map(str::to_owned),
             })
     }
+}
+
+impl CalendarService {
+    /// Audits a call whose assistant and phone number route to calendars of
+    /// different owners (`vapi.route_refused`, `denied`, naming both ids and
+    /// both calendars) and returns the refusal.
+    async fn refuse_mismatch(
+        &self,
+        hints: &RouteHints<'_>,
+        by_assistant: &Calendar,
+        by_phone: &Calendar,
+    ) -> RouteError {
+        let assistant = hints.assistant_id.unwrap_or_default().trim().to_owned();
+        let phone_number = hints.phone_number_id.unwrap_or_default().trim().to_owned();
+        crate::audit::record(
+            self.audit.as_ref(),
+            AuditEntry {
+                at: self.clock.now(),
+                actor: Actor::voice(hints.call_id),
+                action: "vapi.route_refused",
+                resource: Some(format!("calendar:{}", by_phone.id)),
+                outcome: "denied",
+                address: None,
+                detail: Some(format!(
+                    "assistant {assistant} routes to calendar:{} and phone number {phone_number} to calendar:{}, which have different owners",
+                    by_assistant.id, by_phone.id
+                )),
+            },
+        )
+        .await;
+        RouteError::OwnerMismatch {
+            assistant,
+            phone_number,
+        }
+    }
+}
+
+/// Whether `given` (as submitted) differs from a calendar's `current` ids.
+/// An id that does not parse is a change (it is refused either way).
+fn changes_ids(given: &[String], current: &[VapiId]) -> bool {
+    let mut ids = Vec::with_capacity(given.len());
+    for raw in given {
+        match VapiId::parse(raw) {
+            Ok(id) => ids.push(id),
+            Err(_) => return true,
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    ids != current
 }
 
 /// Which settings a change touched (names only: a calendar's name or slug
@@ -745,6 +879,18 @@ mod tests {
         );
         assert!(!described.contains("Jane"));
         assert_eq!(describe_changes(&current, &current), "no setting changed");
+    }
+
+    #[test]
+    fn sending_back_the_same_vapi_ids_is_no_change() {
+        let current = [VapiId::parse("a1").unwrap(), VapiId::parse("a2").unwrap()];
+        let given = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(!changes_ids(&given(&["a2", " a1", "a2"]), &current));
+        assert!(changes_ids(&given(&["a1"]), &current));
+        assert!(changes_ids(&given(&["a1", "a2", "a3"]), &current));
+        assert!(changes_ids(&given(&[]), &current));
+        assert!(changes_ids(&given(&["a1", "has space"]), &current));
+        assert!(!changes_ids(&given(&[]), &[]));
     }
 
     #[test]

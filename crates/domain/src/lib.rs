@@ -15,6 +15,7 @@ pub mod audit;
 pub mod availability;
 pub mod calendar;
 pub mod calendars;
+pub mod caller;
 pub mod calls;
 pub mod desk;
 pub mod dialer;
@@ -33,6 +34,7 @@ pub use appointment::{
 };
 pub use availability::{SlotRejection, free_slots, nearest_slots};
 pub use calendar::{Calendar, CalendarId, CalendarName, Slug, VapiId, VapiRoutes};
+pub use caller::{Caller, OwnNumber, PrivacyRefusal};
 pub use calls::{Call, CallDirection, CallId, CallSource, CallStatus, CallUpdate};
 pub use person::{Email, PersonName, PhoneNumber, PhoneRegion};
 pub use schedule::{LocalRange, Schedule, ScheduleError, WeeklyHours};

@@ -319,6 +319,15 @@ pub enum StoreCalendarDeleteError {
 }
 
 /// Where calendars (with their schedules and VAPI routes) live.
+/// The calendars a call's VAPI ids route to ([`CalendarRepository::find_by_vapi`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VapiMatch {
+    /// The calendar listing the assistant id.
+    pub by_assistant: Option<Calendar>,
+    /// The calendar listing the phone-number id.
+    pub by_phone_number: Option<Calendar>,
+}
+
 #[async_trait]
 pub trait CalendarRepository: Send + Sync {
     /// Stores a new calendar with its routes, atomically.
@@ -347,12 +356,15 @@ pub trait CalendarRepository: Send + Sync {
 
     async fn find_by_slug(&self, slug: &Slug) -> anyhow::Result<Option<Calendar>>;
 
-    /// The calendar `assistant` routes to; else the one `phone_number` routes to.
+    /// The calendar `assistant` routes to and the one `phone_number` routes
+    /// to, each looked up on its own kind of route (both the same calendar
+    /// when they route to one). MUST return both when both ids route, so
+    /// that the caller can tell a line claimed by two owners.
     async fn find_by_vapi(
         &self,
         assistant: Option<&VapiId>,
         phone_number: Option<&VapiId>,
-    ) -> anyhow::Result<Option<Calendar>>;
+    ) -> anyhow::Result<VapiMatch>;
 
     /// The only calendar, when exactly one exists.
     async fn sole(&self) -> anyhow::Result<Option<Calendar>>;

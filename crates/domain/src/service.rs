@@ -10,6 +10,7 @@ use crate::availability::{
     SlotRejection, check_slot, free_slots, last_bookable_date, nearest_slots,
 };
 use crate::calendar::Calendar;
+use crate::caller::OwnNumber;
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::ports::{
     AppointmentRepository, AuditEntry, BookOutcome, CalendarGateway, Clock, Freshness,
@@ -96,9 +97,12 @@ pub enum BookError {
 /// How a caller points at one of their appointments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppointmentRef {
+    /// By confirmation code: anyone holding the code.
     Code(ConfirmationCode),
+    /// By date (and time) among the appointments of the number calling
+    /// (see [`crate::caller`]: only the caller's own number can be searched).
     PhoneOn {
-        phone: PhoneNumber,
+        phone: OwnNumber,
         date: NaiveDate,
         time: Option<NaiveTime>,
     },
@@ -378,16 +382,33 @@ impl SchedulingService {
         }
     }
 
-    /// The caller's upcoming (not yet ended) active appointments.
+    /// The caller's upcoming (not yet ended) active appointments: those of
+    /// the number they call from (see [`crate::caller`]).
     pub async fn upcoming(
         &self,
         calendar: &Calendar,
-        phone: &PhoneNumber,
+        phone: &OwnNumber,
     ) -> Result<Vec<Appointment>, FindError> {
         self.repo
-            .find_by_phone(calendar.id, phone, self.now())
+            .find_by_phone(calendar.id, phone.phone(), self.now())
             .await
             .map_err(FindError::Unknown)
+    }
+
+    /// The upcoming (not yet ended) active appointment with `code`, whoever
+    /// asks: holding the code is the proof (see [`crate::caller`]).
+    pub async fn upcoming_with_code(
+        &self,
+        calendar: &Calendar,
+        code: &ConfirmationCode,
+    ) -> Result<Option<Appointment>, FindError> {
+        let now = self.now();
+        Ok(self
+            .repo
+            .find_by_code(calendar.id, code)
+            .await
+            .map_err(FindError::Unknown)?
+            .filter(|a| a.is_active() && a.range().end() > now))
     }
 
     /// Cancels the appointment `which` points at; `by` is who asked.
@@ -602,7 +623,7 @@ impl SchedulingService {
                 let from = tz.start_of_day(*date);
                 let found = self
                     .repo
-                    .find_by_phone(calendar.id, phone, from)
+                    .find_by_phone(calendar.id, phone.phone(), from)
                     .await
                     .map_err(LocateError::Unknown)?;
                 let mut matching: Vec<Appointment> = found

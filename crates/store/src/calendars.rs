@@ -19,7 +19,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 use voice_scheduler_domain::ports::{
-    CalendarRepository, CalendarScope, StoreCalendarDeleteError, StoreCalendarError,
+    CalendarRepository, CalendarScope, StoreCalendarDeleteError, StoreCalendarError, VapiMatch,
 };
 use voice_scheduler_domain::{AppointmentStatus, Calendar, CalendarId, Slug, UserId, VapiId};
 
@@ -467,7 +467,7 @@ impl CalendarRepository for Store {
         &self,
         assistant: Option<&VapiId>,
         phone_number: Option<&VapiId>,
-    ) -> anyhow::Result<Option<Calendar>> {
+    ) -> anyhow::Result<VapiMatch> {
         let mut any = Condition::any();
         for (kind, id) in [
             (ROUTE_ASSISTANT, assistant),
@@ -482,22 +482,35 @@ impl CalendarRepository for Store {
             }
         }
         if assistant.is_none() && phone_number.is_none() {
-            return Ok(None);
+            return Ok(VapiMatch::default());
         }
         let routes = calendar_routes::Entity::find()
             .filter(any)
             .all(&self.db)
             .await
             .context("could not look up the VAPI routes")?;
-        // The assistant's route wins over the phone number's.
-        let chosen = routes
-            .iter()
-            .find(|r| r.kind == ROUTE_ASSISTANT)
-            .or_else(|| routes.first());
-        match chosen {
-            Some(route) => load_one(&self.db, route.calendar_id).await,
-            None => Ok(None),
-        }
+        let of_kind = |kind: &str| {
+            routes
+                .iter()
+                .find(|r| r.kind == kind)
+                .map(|r| r.calendar_id)
+        };
+        let by_assistant = match of_kind(ROUTE_ASSISTANT) {
+            Some(id) => load_one(&self.db, id).await?,
+            None => None,
+        };
+        // One calendar listing both ids is read once.
+        let by_phone_number = match of_kind(ROUTE_PHONE_NUMBER) {
+            Some(id) if by_assistant.as_ref().is_some_and(|c| c.id.as_uuid() == id) => {
+                by_assistant.clone()
+            }
+            Some(id) => load_one(&self.db, id).await?,
+            None => None,
+        };
+        Ok(VapiMatch {
+            by_assistant,
+            by_phone_number,
+        })
     }
 
     async fn sole(&self) -> anyhow::Result<Option<Calendar>> {

@@ -19,7 +19,7 @@ use voice_scheduler_domain::ports::{
 };
 use voice_scheduler_domain::ports::{
     AppointmentQuery, AppointmentRepository, BookOutcome, CalendarRepository, CalendarScope,
-    StoreBookError, StoreCalendarDeleteError, StoreCalendarError,
+    StoreBookError, StoreCalendarDeleteError, StoreCalendarError, VapiMatch,
 };
 use voice_scheduler_domain::user::RefreshToken;
 use voice_scheduler_domain::{
@@ -30,6 +30,17 @@ use voice_scheduler_migrations::{Migrator, MigratorTrait};
 
 use support::*;
 
+/// The calendar a call's ids route to, whichever kind of route it is.
+trait Either {
+    fn either(self) -> Option<Calendar>;
+}
+
+impl Either for VapiMatch {
+    fn either(self) -> Option<Calendar> {
+        self.by_assistant.or(self.by_phone_number)
+    }
+}
+
 on_both_backends!(
     calendar_round_trips_every_field,
     stored_calendar_that_no_longer_validates_is_an_error,
@@ -38,7 +49,7 @@ on_both_backends!(
     owner_must_be_a_user,
     owner_is_a_foreign_key_in_the_schema,
     update_replaces_settings_owner_and_routes,
-    find_by_vapi_prefers_the_assistant,
+    find_by_vapi_answers_each_kind_of_route,
     sole_needs_exactly_one_calendar,
     list_scopes_oldest_first,
     create_if_none_creates_only_the_first,
@@ -250,7 +261,8 @@ async fn route_taken_names_the_id(ctx: Ctx) -> anyhow::Result<()> {
     assert_eq!(
         cals(&ctx)
             .find_by_vapi(Some(&vapi("asst-9")?), None)
-            .await?,
+            .await?
+            .either(),
         None
     );
 
@@ -356,17 +368,24 @@ async fn update_replaces_settings_owner_and_routes(ctx: Ctx) -> anyhow::Result<(
     cals(&ctx).update(&changed).await?;
     assert_eq!(cals(&ctx).get(cal.id).await?, Some(as_stored(&changed)));
     assert_eq!(
-        cals(&ctx).find_by_vapi(Some(&vapi("a1")?), None).await?,
+        cals(&ctx)
+            .find_by_vapi(Some(&vapi("a1")?), None)
+            .await?
+            .either(),
         None
     );
     assert_eq!(
-        cals(&ctx).find_by_vapi(None, Some(&vapi("p1")?)).await?,
+        cals(&ctx)
+            .find_by_vapi(None, Some(&vapi("p1")?))
+            .await?
+            .either(),
         None
     );
     assert_eq!(
         cals(&ctx)
             .find_by_vapi(Some(&vapi("a3")?), None)
             .await?
+            .either()
             .map(|c| c.id),
         Some(cal.id)
     );
@@ -385,39 +404,67 @@ async fn update_replaces_settings_owner_and_routes(ctx: Ctx) -> anyhow::Result<(
     Ok(())
 }
 
-async fn find_by_vapi_prefers_the_assistant(ctx: Ctx) -> anyhow::Result<()> {
+async fn find_by_vapi_answers_each_kind_of_route(ctx: Ctx) -> anyhow::Result<()> {
     let a = routed(calendar("a", 0)?, &["asst-x"], &[])?;
-    let b = routed(calendar("b", 1)?, &[], &["pn-y"])?;
+    let b = routed(calendar("b", 1)?, &["asst-w"], &["pn-y"])?;
     cals(&ctx).create(&a).await?;
     cals(&ctx).create(&b).await?;
-    let (x, y, z) = (vapi("asst-x")?, vapi("pn-y")?, vapi("nothing")?);
-    let found = |c: Option<Calendar>| c.map(|c| c.id);
+    let (w, x, y, z) = (
+        vapi("asst-w")?,
+        vapi("asst-x")?,
+        vapi("pn-y")?,
+        vapi("nothing")?,
+    );
+    let ids = |m: VapiMatch| {
+        (
+            m.by_assistant.map(|c| c.id),
+            m.by_phone_number.map(|c| c.id),
+        )
+    };
+    // Both calendars are answered, so that a line claimed by two can be told.
     assert_eq!(
-        found(cals(&ctx).find_by_vapi(Some(&x), Some(&y)).await?),
-        Some(a.id)
+        ids(cals(&ctx).find_by_vapi(Some(&x), Some(&y)).await?),
+        (Some(a.id), Some(b.id))
+    );
+    // One calendar listing both ids is both answers.
+    assert_eq!(
+        ids(cals(&ctx).find_by_vapi(Some(&w), Some(&y)).await?),
+        (Some(b.id), Some(b.id))
     );
     assert_eq!(
-        found(cals(&ctx).find_by_vapi(Some(&z), Some(&y)).await?),
-        Some(b.id)
+        ids(cals(&ctx).find_by_vapi(Some(&z), Some(&y)).await?),
+        (None, Some(b.id))
     );
     assert_eq!(
-        found(cals(&ctx).find_by_vapi(None, Some(&y)).await?),
-        Some(b.id)
+        ids(cals(&ctx).find_by_vapi(None, Some(&y)).await?),
+        (None, Some(b.id))
     );
     assert_eq!(
-        found(cals(&ctx).find_by_vapi(Some(&x), None).await?),
-        Some(a.id)
+        ids(cals(&ctx).find_by_vapi(Some(&x), None).await?),
+        (Some(a.id), None)
     );
     assert_eq!(
-        found(cals(&ctx).find_by_vapi(Some(&x), Some(&z)).await?),
-        Some(a.id)
+        ids(cals(&ctx).find_by_vapi(Some(&x), Some(&z)).await?),
+        (Some(a.id), None)
     );
     // Kinds are not mixed up: an assistant id is not a phone-number id.
-    assert_eq!(found(cals(&ctx).find_by_vapi(Some(&y), None).await?), None);
-    assert_eq!(found(cals(&ctx).find_by_vapi(None, Some(&x)).await?), None);
-    assert_eq!(found(cals(&ctx).find_by_vapi(None, None).await?), None);
+    assert_eq!(
+        ids(cals(&ctx).find_by_vapi(Some(&y), None).await?),
+        (None, None)
+    );
+    assert_eq!(
+        ids(cals(&ctx).find_by_vapi(None, Some(&x)).await?),
+        (None, None)
+    );
+    assert_eq!(
+        cals(&ctx).find_by_vapi(None, None).await?,
+        VapiMatch::default()
+    );
     // The whole calendar comes back, routes included.
-    assert_eq!(cals(&ctx).find_by_vapi(Some(&x), None).await?, Some(a));
+    assert_eq!(
+        cals(&ctx).find_by_vapi(Some(&x), None).await?.by_assistant,
+        Some(a)
+    );
     Ok(())
 }
 
@@ -590,7 +637,10 @@ async fn delete_refuses_while_appointments_are_upcoming(ctx: Ctx) -> anyhow::Res
         assert_eq!(appts(&ctx).find(a.id()).await?, None, "{a:?}");
     }
     assert_eq!(
-        cals(&ctx).find_by_vapi(Some(&vapi("a1")?), None).await?,
+        cals(&ctx)
+            .find_by_vapi(Some(&vapi("a1")?), None)
+            .await?
+            .either(),
         None
     );
     let cal_id = uuid_sql(&ctx, cal.id.as_uuid());

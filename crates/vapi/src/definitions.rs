@@ -58,8 +58,11 @@ pub fn tool_definitions(
         ),
         (
             "find_appointments",
-            "List the caller's upcoming appointments.",
-            json!({"phone": string("Optional phone number; defaults to the number they call from")}),
+            "List the upcoming appointments booked from the number the caller is calling from, or the one with a given confirmation code.",
+            json!({
+                "confirmation_code": string("Optional code given at booking: finds that appointment from any number"),
+                "phone": string("Optional; only the number they call from can be looked up"),
+            }),
             vec![],
         ),
         (
@@ -67,7 +70,7 @@ pub fn tool_definitions(
             "Cancel one of the caller's appointments, by confirmation code or by date (and time).",
             json!({
                 "confirmation_code": string("The six-character code given at booking"),
-                "phone": string("Optional phone number; defaults to the number they call from"),
+                "phone": string("Optional; only the number they call from (another number's appointments need the code)"),
                 "date": string("Date of the appointment as YYYY-MM-DD, when there is no code"),
                 "time": string("Optional start time, when several appointments share the date"),
                 "reason": string("Optional reason"),
@@ -79,7 +82,7 @@ pub fn tool_definitions(
             "Move one of the caller's appointments to a new date and time, keeping its length.",
             json!({
                 "confirmation_code": string("The six-character code given at booking"),
-                "phone": string("Optional phone number; defaults to the number they call from"),
+                "phone": string("Optional; only the number they call from (another number's appointments need the code)"),
                 "date": string("Current date of the appointment, when there is no code"),
                 "time": string("Current start time, when several appointments share the date"),
                 "new_date": string("New date as YYYY-MM-DD"),

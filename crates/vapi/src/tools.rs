@@ -17,8 +17,9 @@ use voice_scheduler_domain::service::{
     RescheduleError,
 };
 use voice_scheduler_domain::{
-    Appointment, BookedBy, Calendar, Channel, ConfirmationCode, Email, PersonName, PhoneNumber,
-    PhoneRegion, SchedulingService, TimeRange, TimeZoneId, nearest_slots,
+    Appointment, BookedBy, Calendar, Caller, Channel, ConfirmationCode, Email, PersonName,
+    PhoneNumber, PhoneRegion, PrivacyRefusal, SchedulingService, TimeRange, TimeZoneId,
+    nearest_slots,
 };
 
 use crate::args::{self, ArgProblem, Args, TimeInput, WhenProblem, describe};
@@ -490,6 +491,26 @@ impl ToolRunner {
         };
         let by = Requester::from(Actor::voice(context.call_id.as_deref()));
         match self.service.book(calendar, request, &by).await {
+            Ok(booking)
+                if booking.status == BookStatus::AlreadyBooked
+                    && !self.caller(context).owns(&booking.appointment) =>
+            {
+                // The number given already holds this time, and it is not
+                // the caller's: its code, name and purpose are not told.
+                let a = &booking.appointment;
+                Answer::ok(
+                    call,
+                    format!(
+                        "The phone number given already has an appointment at {}, so nothing new was booked. For privacy its details are only given to a call from that number; the confirmation code was given when it was booked.",
+                        speech::when(a.range().start(), zone)
+                    ),
+                    json!({
+                        "status": "already_booked",
+                        "start": speech::rfc3339(a.range().start(), zone),
+                        "end": speech::rfc3339(a.range().end(), zone),
+                    }),
+                )
+            }
             Ok(booking) => {
                 let a = &booking.appointment;
                 let (status, lead) = match booking.status {
@@ -554,15 +575,29 @@ impl ToolRunner {
     ) -> Answer {
         let mut problems = Vec::new();
         let zone = caller_zone(&mut problems, args, calendar);
-        let phone = self.phone_or_caller(&mut problems, args, context);
-        let (Some(phone), true) = (phone, problems.is_empty()) else {
+        if let Some(raw) = args.text("confirmation_code") {
+            let code = keep(&mut problems, confirmation_code(&raw));
+            let (Some(code), true) = (code, problems.is_empty()) else {
+                return invalid(call, &problems);
+            };
+            return self
+                .find_by_code(calendar, call, &code, zone, context)
+                .await;
+        }
+        let asked = self.phone_arg(&mut problems, args);
+        if !problems.is_empty() {
             return invalid(call, &problems);
+        }
+        let own = match self.caller(context).searchable(asked.as_ref()) {
+            Ok(own) => own,
+            Err(refusal) => return private(call, refusal),
         };
-        match self.service.upcoming(calendar, &phone).await {
+        let phone = own.phone();
+        match self.service.upcoming(calendar, &own).await {
             Ok(list) if list.is_empty() => Answer::ok(
                 call,
                 format!(
-                    "There are no upcoming appointments for the phone number ending in {}. Ask the caller whether they booked with another number, or offer to book one.",
+                    "There are no upcoming appointments for the phone number ending in {}. If the caller booked from another number, ask for the confirmation code (only the code reaches another number's appointments); otherwise offer to book one.",
                     spaced(phone.last_four())
                 ),
                 json!({"status": "none", "appointments": []}),
@@ -600,6 +635,37 @@ impl ToolRunner {
         }
     }
 
+    /// `find_appointments` with a confirmation code: that appointment, from
+    /// any number (told without its purpose to another number).
+    async fn find_by_code(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        code: &ConfirmationCode,
+        zone: TimeZoneId,
+        context: &CallContext,
+    ) -> Answer {
+        match self.service.upcoming_with_code(calendar, code).await {
+            Ok(Some(a)) => Answer::ok(
+                call,
+                format!(
+                    "The appointment with that confirmation code is on {}. Ask what they would like to do.",
+                    speech::when(a.range().start(), zone)
+                ),
+                json!({
+                    "status": "found",
+                    "appointments": [told(&a, zone, &self.caller(context))],
+                }),
+            ),
+            Ok(None) => Answer::ok(
+                call,
+                "No upcoming appointment has that confirmation code. Ask the caller to check the code, letter by letter.",
+                json!({"status": "none", "appointments": []}),
+            ),
+            Err(e) => trouble(call, anyhow::anyhow!(e)),
+        }
+    }
+
     async fn cancel(
         &self,
         calendar: &Calendar,
@@ -609,7 +675,11 @@ impl ToolRunner {
     ) -> Answer {
         let mut problems = Vec::new();
         let zone = caller_zone(&mut problems, args, calendar);
-        let which = self.appointment_ref(&mut problems, args, context, zone);
+        let caller = self.caller(context);
+        let which = match self.appointment_ref(&mut problems, args, &caller, zone) {
+            Ok(which) => which,
+            Err(refusal) => return private(call, refusal),
+        };
         let (Some(which), true) = (which, problems.is_empty()) else {
             return invalid(call, &problems);
         };
@@ -617,7 +687,7 @@ impl ToolRunner {
         let by = Requester::from(Actor::voice(context.call_id.as_deref()));
         match self.service.cancel(calendar, &which, reason, &by).await {
             Ok(a) => {
-                let metadata = with_status(appointment_json(&a, zone), "cancelled");
+                let metadata = with_status(told(&a, zone, &caller), "cancelled");
                 Answer::ok(
                     call,
                     format!(
@@ -628,7 +698,7 @@ impl ToolRunner {
                 )
             }
             Err(CancelError::AlreadyCancelled(a)) => {
-                let metadata = with_status(appointment_json(&a, zone), "already_cancelled");
+                let metadata = with_status(told(&a, zone, &caller), "already_cancelled");
                 Answer::ok(
                     call,
                     format!(
@@ -638,7 +708,7 @@ impl ToolRunner {
                     metadata,
                 )
             }
-            Err(e) => locate_failure(call, zone, e.into()),
+            Err(e) => locate_failure(call, zone, &caller, e.into()),
         }
     }
 
@@ -651,7 +721,11 @@ impl ToolRunner {
     ) -> Answer {
         let mut problems = Vec::new();
         let zone = caller_zone(&mut problems, args, calendar);
-        let which = self.appointment_ref(&mut problems, args, context, zone);
+        let caller = self.caller(context);
+        let which = match self.appointment_ref(&mut problems, args, &caller, zone) {
+            Ok(which) => which,
+            Err(refusal) => return private(call, refusal),
+        };
         let new_date = keep(&mut problems, args.date("new_date")).flatten();
         let new_time = keep(&mut problems, args.time("new_time")).flatten();
         let new_start_arg = keep(&mut problems, args.time("new_start")).flatten();
@@ -673,16 +747,20 @@ impl ToolRunner {
         {
             Ok(moved) => {
                 let a = &moved.appointment;
-                let mut metadata = with_status(appointment_json(a, zone), "rescheduled");
+                let mut metadata = with_status(told(a, zone, &caller), "rescheduled");
                 metadata["previous_start"] = json!(speech::rfc3339(moved.previous.start(), zone));
                 metadata["previous_end"] = json!(speech::rfc3339(moved.previous.end(), zone));
+                let code = if caller.owns(a) {
+                    format!("stays {}", a.confirmation_code().spelled())
+                } else {
+                    "stays the same".to_owned()
+                };
                 Answer::ok(
                     call,
                     format!(
-                        "The appointment is moved from {} to {}. The confirmation code stays {}. Confirm the new time with the caller.",
+                        "The appointment is moved from {} to {}. The confirmation code {code}. Confirm the new time with the caller.",
                         speech::when(moved.previous.start(), zone),
                         speech::when(a.range().start(), zone),
-                        a.confirmation_code().spelled()
                     ),
                     metadata,
                 )
@@ -706,12 +784,14 @@ impl ToolRunner {
                     json!({"status": "calendar_unavailable"}),
                 )
             }
-            Err(RescheduleError::NotFound) => locate_failure(call, zone, LocateFailure::NotFound),
+            Err(RescheduleError::NotFound) => {
+                locate_failure(call, zone, &caller, LocateFailure::NotFound)
+            }
             Err(RescheduleError::Ambiguous(list)) => {
-                locate_failure(call, zone, LocateFailure::Ambiguous(list))
+                locate_failure(call, zone, &caller, LocateFailure::Ambiguous(list))
             }
             Err(RescheduleError::Cancelled(a)) => {
-                let metadata = with_status(appointment_json(&a, zone), "cancelled");
+                let metadata = with_status(told(&a, zone, &caller), "cancelled");
                 Answer::refuse(
                     call,
                     "That appointment was cancelled, so it cannot be moved. Offer to book a new appointment instead.",
@@ -719,13 +799,40 @@ impl ToolRunner {
                 )
             }
             Err(RescheduleError::AlreadyPast(a)) => {
-                locate_failure(call, zone, LocateFailure::AlreadyPast(a))
+                locate_failure(call, zone, &caller, LocateFailure::AlreadyPast(a))
             }
             Err(RescheduleError::Unknown(e)) => trouble(call, e),
         }
     }
 
-    /// The `phone` argument, or the caller's number from the call.
+    /// The person on the call: their number (caller ID) when the call has
+    /// one that reads as a phone number.
+    fn caller(&self, context: &CallContext) -> Caller {
+        Caller::new(
+            context
+                .customer_number
+                .as_deref()
+                .and_then(|n| PhoneNumber::parse(n, self.settings.phone_region).ok()),
+        )
+    }
+
+    /// The `phone` argument, if given (a problem when it is not a number).
+    fn phone_arg(&self, problems: &mut Vec<ArgProblem>, args: Args<'_>) -> Option<PhoneNumber> {
+        let raw = args.text("phone")?;
+        keep(
+            problems,
+            PhoneNumber::parse(&raw, self.settings.phone_region).map_err(|_| {
+                ArgProblem::invalid(
+                    "phone",
+                    &raw,
+                    "a phone number such as (415) 555-0123 or +14155550123",
+                )
+            }),
+        )
+    }
+
+    /// The `phone` argument, or the caller's number from the call (a
+    /// booking may be made for another number).
     fn phone_or_caller(
         &self,
         problems: &mut Vec<ArgProblem>,
@@ -734,16 +841,7 @@ impl ToolRunner {
     ) -> Option<PhoneNumber> {
         let region = self.settings.phone_region;
         match args.text("phone") {
-            Some(raw) => keep(
-                problems,
-                PhoneNumber::parse(&raw, region).map_err(|_| {
-                    ArgProblem::invalid(
-                        "phone",
-                        &raw,
-                        "a phone number such as (415) 555-0123 or +14155550123",
-                    )
-                }),
-            ),
+            Some(_) => self.phone_arg(problems, args),
             None => match context
                 .customer_number
                 .as_deref()
@@ -761,27 +859,21 @@ impl ToolRunner {
         }
     }
 
-    /// A confirmation code, or the phone (default: the caller's) with a date and optional time.
+    /// A confirmation code (from any number), or a date and optional time
+    /// among the appointments of the number calling (a `phone` argument
+    /// naming another number, or a call without caller ID, is refused).
     fn appointment_ref(
         &self,
         problems: &mut Vec<ArgProblem>,
         args: Args<'_>,
-        context: &CallContext,
+        caller: &Caller,
         zone: TimeZoneId,
-    ) -> Option<AppointmentRef> {
+    ) -> Result<Option<AppointmentRef>, PrivacyRefusal> {
         if let Some(raw) = args.text("confirmation_code") {
-            return keep(
+            return Ok(keep(
                 problems,
-                ConfirmationCode::parse(&raw)
-                    .map(AppointmentRef::Code)
-                    .map_err(|_| {
-                        ArgProblem::invalid(
-                            "confirmation_code",
-                            &raw,
-                            "six letters and digits, such as K7M2QX",
-                        )
-                    }),
-            );
+                confirmation_code(&raw).map(AppointmentRef::Code),
+            ));
         }
         let date = keep(problems, args.date("date")).flatten();
         let time = keep(problems, args.time("time")).flatten();
@@ -799,10 +891,14 @@ impl ToolRunner {
                 "confirmation_code",
                 "the confirmation code, or the date of the appointment as YYYY-MM-DD",
             ));
-            return None;
+            return Ok(None);
         };
-        let phone = self.phone_or_caller(problems, args, context)?;
-        Some(AppointmentRef::PhoneOn { phone, date, time })
+        let asked = self.phone_arg(problems, args);
+        if !problems.is_empty() {
+            return Ok(None);
+        }
+        let phone = caller.searchable(asked.as_ref())?;
+        Ok(Some(AppointmentRef::PhoneOn { phone, date, time }))
     }
 }
 
@@ -825,7 +921,12 @@ impl From<CancelError> for LocateFailure {
     }
 }
 
-fn locate_failure(call: &ToolCall, zone: TimeZoneId, failure: LocateFailure) -> Answer {
+fn locate_failure(
+    call: &ToolCall,
+    zone: TimeZoneId,
+    caller: &Caller,
+    failure: LocateFailure,
+) -> Answer {
     match failure {
         LocateFailure::NotFound => Answer::refuse(
             call,
@@ -844,10 +945,10 @@ fn locate_failure(call: &ToolCall, zone: TimeZoneId, failure: LocateFailure) -> 
                         .collect::<Vec<_>>()
                 )
             ),
-            json!({"status": "ambiguous", "appointments": list.iter().map(|a| appointment_json(a, zone)).collect::<Vec<_>>()}),
+            json!({"status": "ambiguous", "appointments": list.iter().map(|a| told(a, zone, caller)).collect::<Vec<_>>()}),
         ),
         LocateFailure::AlreadyPast(a) => {
-            let metadata = with_status(appointment_json(&a, zone), "already_past");
+            let metadata = with_status(told(&a, zone, caller), "already_past");
             Answer::refuse(
                 call,
                 format!(
@@ -945,6 +1046,48 @@ fn appointment_json(a: &Appointment, zone: TimeZoneId) -> Value {
         "appointment_status": a.status().as_str(),
         "purpose": a.purpose(),
     })
+}
+
+/// An appointment as told to `caller`: in full when it was booked with the
+/// number they call from; else without its confirmation code and purpose
+/// (see `voice_scheduler_domain::caller`).
+fn told(a: &Appointment, zone: TimeZoneId, caller: &Caller) -> Value {
+    let mut metadata = appointment_json(a, zone);
+    if !caller.owns(a)
+        && let Some(fields) = metadata.as_object_mut()
+    {
+        fields.remove("confirmation_code");
+        fields.remove("purpose");
+    }
+    metadata
+}
+
+/// The `confirmation_code` argument as a code.
+fn confirmation_code(raw: &str) -> Result<ConfirmationCode, ArgProblem> {
+    ConfirmationCode::parse(raw).map_err(|_| {
+        ArgProblem::invalid(
+            "confirmation_code",
+            raw,
+            "six letters and digits, such as K7M2QX",
+        )
+    })
+}
+
+/// The answer when the privacy rule refuses a lookup by phone number.
+fn private(call: &ToolCall, refusal: PrivacyRefusal) -> Answer {
+    let text = match refusal {
+        PrivacyRefusal::OtherNumber => {
+            "For privacy, appointments can only be looked up for the number the caller is calling from, or with the confirmation code given at booking. Tell the caller so, and ask for the confirmation code if they want to cancel or move an appointment booked from another number."
+        }
+        PrivacyRefusal::NoCallerNumber => {
+            "This call has no caller number, so for privacy appointments can only be found with the confirmation code given at booking. Ask the caller for the confirmation code."
+        }
+    };
+    Answer::refuse(
+        call,
+        text,
+        json!({"status": "not_permitted", "reason": refusal.as_str()}),
+    )
 }
 
 fn invalid(call: &ToolCall, problems: &[ArgProblem]) -> Answer {

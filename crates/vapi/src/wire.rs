@@ -19,7 +19,18 @@ pub enum WireError {
     MalformedJson(String),
     #[error("the request body is not a VAPI server message: {0}")]
     NotVapiMessage(String),
+    /// More tool calls in one message than [`MAX_TOOL_CALLS`]: none is run.
+    #[error(
+        "the message carries {count} tool calls; at most {limit} are accepted in one message, and none of these was run"
+    )]
+    TooManyToolCalls { count: usize, limit: usize },
 }
+
+/// The most tool calls one `tool-calls` message may carry. An assistant
+/// makes one or a few per turn; a message with more is refused whole
+/// (400), so that one request cannot make the server book, cancel or look
+/// up without bound.
+pub const MAX_TOOL_CALLS: usize = 20;
 
 /// Facts about the call a message belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,13 +106,19 @@ pub fn parse_message(body: &[u8]) -> Result<ServerMessage, WireError> {
     match kind.as_str() {
         "tool-calls" => {
             // The first non-empty list of the shapes VAPI uses; a message with
-            // none is answered with no results rather than refused.
-            let calls = [tool_call_list, tool_calls, tool_with_tool_call_list]
+            // none has nothing to answer and is refused.
+            let list = [tool_call_list, tool_calls, tool_with_tool_call_list]
                 .into_iter()
                 .filter_map(|list| list.0)
                 .find(|list| !list.is_empty())
-                .map(|list| list.into_iter().map(read_tool_call).collect())
-                .unwrap_or_default();
+                .ok_or_else(|| not_vapi(NO_TOOL_CALLS))?;
+            if list.len() > MAX_TOOL_CALLS {
+                return Err(WireError::TooManyToolCalls {
+                    count: list.len(),
+                    limit: MAX_TOOL_CALLS,
+                });
+            }
+            let calls = list.into_iter().map(read_tool_call).collect();
             Ok(ServerMessage::ToolCalls { calls, context })
         }
         "function-call" => {
@@ -129,6 +146,9 @@ pub fn parse_message(body: &[u8]) -> Result<ServerMessage, WireError> {
         }
     }
 }
+
+/// Why a `tool-calls` message without calls is refused.
+const NO_TOOL_CALLS: &str = "a \"tool-calls\" message has no tool calls (\"toolCallList\", \"toolCalls\" and \"toolWithToolCallList\" are missing or empty)";
 
 lenient_object!(
     /// `{"message": {...}}`: the message is kept as text until its type is known.
@@ -431,11 +451,52 @@ mod tests {
             parse_message(br#"{"message": {"type": 7}}"#),
             Err(WireError::NotVapiMessage(_))
         ));
-        // a tool-calls message without calls is answered with none
-        assert!(matches!(
-            parse_message(br#"{"message": {"type": "tool-calls", "toolCallList": 5}}"#),
-            Ok(ServerMessage::ToolCalls { ref calls, .. }) if calls.is_empty()
-        ));
+        // a tool-calls message without calls is refused, whatever the shape
+        for body in [
+            r#"{"message": {"type": "tool-calls"}}"#,
+            r#"{"message": {"type": "tool-calls", "toolCallList": 5}}"#,
+            r#"{"message": {"type": "tool-calls", "toolCallList": [], "toolCalls": []}}"#,
+            r#"{"message": {"type": "tool-calls", "toolWithToolCallList": null}}"#,
+        ] {
+            assert_eq!(
+                parse_message(body.as_bytes()),
+                Err(WireError::NotVapiMessage(NO_TOOL_CALLS.to_owned())),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn at_most_twenty_tool_calls_are_read_from_one_message() {
+        let message = |n: usize, key: &str| {
+            let list: Vec<Value> = (0..n)
+                .map(|i| json!({"id": format!("t{i}"), "function": {"name": "find_appointments", "arguments": {}}}))
+                .collect();
+            let mut message = json!({"type": "tool-calls"});
+            message[key] = Value::Array(list);
+            json!({ "message": message }).to_string()
+        };
+        for key in ["toolCallList", "toolCalls", "toolWithToolCallList"] {
+            let ServerMessage::ToolCalls { calls, .. } =
+                parse_message(message(MAX_TOOL_CALLS, key).as_bytes()).unwrap()
+            else {
+                panic!()
+            };
+            assert_eq!(calls.len(), 20);
+            assert_eq!(
+                parse_message(message(MAX_TOOL_CALLS + 1, key).as_bytes()),
+                Err(WireError::TooManyToolCalls {
+                    count: 21,
+                    limit: 20
+                })
+            );
+        }
+        let refused = WireError::TooManyToolCalls {
+            count: 21,
+            limit: 20,
+        }
+        .to_string();
+        assert!(refused.contains("at most 20"), "{refused}");
     }
 
     #[test]
@@ -505,15 +566,19 @@ mod tests {
             let context = call_context(message);
             match kind {
                 "tool-calls" => {
-                    // The first non-empty list of the shapes VAPI uses; a message with
-                    // none is answered with no results rather than refused.
+                    // The first non-empty list of the shapes VAPI uses; none: refused.
                     let list = ["toolCallList", "toolCalls", "toolWithToolCallList"]
                         .iter()
                         .filter_map(|key| message.get(*key).and_then(Value::as_array))
-                        .find(|l| !l.is_empty());
-                    let calls = list
-                        .map(|l| l.iter().map(read_tool_call).collect())
-                        .unwrap_or_default();
+                        .find(|l| !l.is_empty())
+                        .ok_or_else(|| WireError::NotVapiMessage(NO_TOOL_CALLS.to_owned()))?;
+                    if list.len() > MAX_TOOL_CALLS {
+                        return Err(WireError::TooManyToolCalls {
+                            count: list.len(),
+                            limit: MAX_TOOL_CALLS,
+                        });
+                    }
+                    let calls = list.iter().map(read_tool_call).collect();
                     Ok(ServerMessage::ToolCalls { calls, context })
                 }
                 "function-call" => {

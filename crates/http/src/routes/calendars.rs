@@ -93,7 +93,9 @@ pub struct CalendarInput {
     pub horizon_days: Option<i64>,
     /// 0–240.
     pub buffer_minutes: Option<i64>,
+    /// Administrators only (staff may send back the ids the calendar has).
     pub vapi_assistant_ids: Option<Vec<String>>,
+    /// Administrators only (staff may send back the ids the calendar has).
     pub vapi_phone_number_ids: Option<Vec<String>>,
     /// Administrators only.
     pub owner_id: Option<uuid::Uuid>,
@@ -142,7 +144,7 @@ pub async fn list(
     responses(
         (status = 201, description = "Created", body = CalendarBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Only administrators may create calendars for others", body = ErrorBody),
+        (status = 403, description = "Only administrators may create calendars for others or set their VAPI ids (the field is named)", body = ErrorBody),
         (status = 409, description = "Slug or VAPI id in use", body = ErrorBody),
         (status = 422, description = "Invalid settings (each field named)", body = ErrorBody),
     )
@@ -191,7 +193,7 @@ pub async fn get(
     responses(
         (status = 200, description = "Changed", body = CalendarBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Only administrators may change the owner", body = ErrorBody),
+        (status = 403, description = "Only administrators may change the owner or the VAPI ids (the field is named)", body = ErrorBody),
         (status = 404, description = "No such calendar (or not yours)", body = ErrorBody),
         (status = 409, description = "Slug or VAPI id in use", body = ErrorBody),
         (status = 422, description = "Invalid settings (each field named)", body = ErrorBody),
@@ -394,7 +396,9 @@ fn write_error(e: CalendarWriteError) -> ApiError {
             code: "vapi_id_taken",
             message: e.to_string(),
         },
-        CalendarWriteError::Forbidden => ApiError::Forbidden(e.to_string()),
+        CalendarWriteError::Forbidden | CalendarWriteError::AdminOnly(_) => {
+            ApiError::Forbidden(e.to_string())
+        }
         CalendarWriteError::Unknown(e) => ApiError::internal(e),
     }
 }

@@ -28,7 +28,7 @@ use crate::{ApiError, AppState};
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
-        (status = 400, description = "Not JSON, or not a VAPI message", body = ErrorBody),
+        (status = 400, description = "Not JSON, not a VAPI message (or a `tool-calls` message without tool calls: `not_a_vapi_message`), or more than 20 tool calls in one message (`too_many_tool_calls`; none is run)", body = ErrorBody),
         (status = 401, description = "No, wrong, malformed, stale or replayed VAPI credential (shared secret, bearer token or HMAC signature)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -99,6 +99,10 @@ pub async fn message(
         },
         WireError::NotVapiMessage(_) => ApiError::BadRequest {
             code: "not_a_vapi_message",
+            message: e.to_string(),
+        },
+        WireError::TooManyToolCalls { .. } => ApiError::BadRequest {
+            code: "too_many_tool_calls",
             message: e.to_string(),
         },
     })?;
@@ -238,6 +242,7 @@ async fn route(
         slug,
         assistant_id: context.assistant_id.as_deref(),
         phone_number_id: context.phone_number_id.as_deref(),
+        call_id: context.call_id.as_deref(),
     };
     state.calendars.route(&hints).await.map_err(|e| {
         match &e {
@@ -249,6 +254,12 @@ async fn route(
                 assistant_id = assistant.as_deref().unwrap_or(""),
                 phone_number_id = phone_number.as_deref().unwrap_or(""),
                 "VAPI call cannot be routed to a calendar: add the assistant id or phone-number id to a calendar (PATCH /api/v1/calendars/{{id}}), or add ?calendar=<slug> to the tool URL"
+            ),
+            RouteError::OwnerMismatch { assistant, phone_number } => tracing::error!(
+                assistant_id = %assistant,
+                phone_number_id = %phone_number,
+                vapi_call_id = context.call_id.as_deref().unwrap_or(""),
+                "VAPI call refused: its assistant id and phone-number id route to calendars of different owners (an administrator must fix the calendars' VAPI ids)"
             ),
             RouteError::Unknown(cause) => tracing::error!(error = format!("{cause:#}"), "could not look up the calendar of a VAPI request"),
         }
@@ -435,7 +446,7 @@ async fn reject(state: &AppState, request: &HttpRequest, rejection: Rejection) -
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
-        (status = 400, description = "Not JSON, or not a VAPI message", body = ErrorBody),
+        (status = 400, description = "Not JSON, not a VAPI message (or a `tool-calls` message without tool calls: `not_a_vapi_message`), or more than 20 tool calls in one message (`too_many_tool_calls`; none is run)", body = ErrorBody),
         (status = 401, description = "No, wrong, malformed, stale or replayed VAPI credential (shared secret, bearer token or HMAC signature)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -456,7 +467,7 @@ pub fn doc_book_appointment() {}
     security(("vapi_secret" = []), ("vapi_bearer" = [])),
     responses(
         (status = 200, description = "Answered", body = VapiAnswer),
-        (status = 400, description = "Not JSON, or not a VAPI message", body = ErrorBody),
+        (status = 400, description = "Not JSON, not a VAPI message (or a `tool-calls` message without tool calls: `not_a_vapi_message`), or more than 20 tool calls in one message (`too_many_tool_calls`; none is run)", body = ErrorBody),
         (status = 401, description = "No, wrong, malformed, stale or replayed VAPI credential (shared secret, bearer token or HMAC signature)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
