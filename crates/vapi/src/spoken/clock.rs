@@ -99,15 +99,24 @@ pub fn parse_worded_time(raw: &str) -> Option<NaiveTime> {
         _ => {}
     }
     // "half past three", "quarter to ten", "twenty past 4", "ten to five"
-    let (before, after, relation) = if let Some(i) = words.iter().position(|w| w == "past" || w == "after") {
-        (&words[..i], &words[i + 1..], 1i64)
-    } else if let Some(i) = words.iter().position(|w| w == "to" || w == "till" || w == "before") {
-        (&words[..i], &words[i + 1..], -1i64)
-    } else {
-        (&words[..0], &words[..], 0)
-    };
+    let (before, after, relation) =
+        if let Some(i) = words.iter().position(|w| w == "past" || w == "after") {
+            (&words[..i], &words[i + 1..], 1i64)
+        } else if let Some(i) = words
+            .iter()
+            .position(|w| w == "to" || w == "till" || w == "before")
+        {
+            (&words[..i], &words[i + 1..], -1i64)
+        } else {
+            (&words[..0], &words[..], 0)
+        };
     if relation != 0 {
-        let minutes = match before.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        let minutes = match before
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["half"] => 30,
             ["quarter"] | ["a", "quarter"] => 15,
             _ => {
@@ -117,7 +126,11 @@ pub fn parse_worded_time(raw: &str) -> Option<NaiveTime> {
                     .cloned()
                     .collect();
                 match number_at(&trimmed) {
-                    Some((n, Said::Cardinal, used)) if used == trimmed.len() && (1..=59).contains(&n) => n,
+                    Some((n, Said::Cardinal, used))
+                        if used == trimmed.len() && (1..=59).contains(&n) =>
+                    {
+                        n
+                    }
                     _ => return None,
                 }
             }
@@ -132,17 +145,29 @@ pub fn parse_worded_time(raw: &str) -> Option<NaiveTime> {
         }
         let base = i64::from(hour24(hour, half)?) * 60;
         let total = (base + relation * i64::from(minutes)).rem_euclid(24 * 60);
-        return at(u32::try_from(total / 60).ok()?, u32::try_from(total % 60).ok()?);
+        return at(
+            u32::try_from(total / 60).ok()?,
+            u32::try_from(total % 60).ok()?,
+        );
     }
     // "3 o'clock", "three", "three thirty", "ten oh five", "3 30"
     let (hour, used) = hour_at(after)?;
     let rest = &after[used..];
-    let minute = match rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let minute = match rest
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] | ["oclock"] => 0,
         _ => match number_at(rest) {
             // "oh five"
             Some((0, Said::Cardinal, 1)) => match number_at(&rest[1..]) {
-                Some((m, Said::Cardinal, used)) if used + 1 == rest.len() && (1..=9).contains(&m) => m,
+                Some((m, Said::Cardinal, used))
+                    if used + 1 == rest.len() && (1..=9).contains(&m) =>
+                {
+                    m
+                }
                 _ => return None,
             },
             Some((m, Said::Cardinal, used)) if used == rest.len() && (10..=59).contains(&m) => m,
@@ -169,7 +194,10 @@ mod tests {
 
     #[test]
     fn the_forms_the_issue_names() {
-        assert_eq!(parse_worded_time("half past three in the afternoon"), t(15, 30));
+        assert_eq!(
+            parse_worded_time("half past three in the afternoon"),
+            t(15, 30)
+        );
         assert_eq!(parse_worded_time("quarter to 10"), t(9, 45));
         assert_eq!(parse_worded_time("noon"), t(12, 0));
         assert_eq!(parse_worded_time("3 o'clock"), t(15, 0));
@@ -181,7 +209,10 @@ mod tests {
         assert_eq!(parse_worded_time("half past three"), t(15, 30));
         assert_eq!(parse_worded_time("half past ten in the morning"), t(10, 30));
         assert_eq!(parse_worded_time("quarter past 2 pm"), t(14, 15));
-        assert_eq!(parse_worded_time("a quarter to nine in the morning"), t(8, 45));
+        assert_eq!(
+            parse_worded_time("a quarter to nine in the morning"),
+            t(8, 45)
+        );
         assert_eq!(parse_worded_time("twenty past four"), t(16, 20));
         assert_eq!(parse_worded_time("ten to five"), t(16, 50));
         assert_eq!(parse_worded_time("ten oh five am"), t(10, 5));

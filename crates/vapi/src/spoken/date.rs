@@ -70,7 +70,11 @@ fn weekday(word: &str) -> Option<Weekday> {
 /// `tomorrow`, `the day after tomorrow`, `Tuesday`, `this Friday`, `next
 /// Tuesday`, `Tuesday next week`, `the 5th`). A date without a year is the
 /// next one on or after `today`.
-pub fn parse_date(raw: &str, today: NaiveDate, order: DateOrder) -> Result<Reading<NaiveDate>, DateProblem> {
+pub fn parse_date(
+    raw: &str,
+    today: NaiveDate,
+    order: DateOrder,
+) -> Result<Reading<NaiveDate>, DateProblem> {
     let raw = raw.trim();
     if raw.is_empty() || raw.len() > 60 {
         return Err(DateProblem::NotUnderstood);
@@ -148,7 +152,9 @@ fn next_weekday(from: NaiveDate, day: Weekday) -> NaiveDate {
 fn spoken(words: &[String], today: NaiveDate) -> Result<NaiveDate, DateProblem> {
     let joined = words.join(" ");
     match joined.as_str() {
-        "today" | "tonight" | "this afternoon" | "this morning" | "this evening" => return Ok(today),
+        "today" | "tonight" | "this afternoon" | "this morning" | "this evening" => {
+            return Ok(today);
+        }
         "tomorrow" | "tmrw" => return Ok(today + Days::new(1)),
         "day after tomorrow" => return Ok(today + Days::new(2)),
         _ => {}
@@ -320,9 +326,17 @@ mod tests {
 
     #[test]
     fn exact_iso_is_not_said_back() {
-        assert!(parse_date("2027-01-05", today(), DateOrder::MonthFirst).unwrap().heard.is_none());
+        assert!(
+            parse_date("2027-01-05", today(), DateOrder::MonthFirst)
+                .unwrap()
+                .heard
+                .is_none()
+        );
         assert_eq!(
-            parse_date("tomorrow", today(), DateOrder::MonthFirst).unwrap().heard.as_deref(),
+            parse_date("tomorrow", today(), DateOrder::MonthFirst)
+                .unwrap()
+                .heard
+                .as_deref(),
             Some("tomorrow")
         );
     }

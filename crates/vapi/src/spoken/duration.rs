@@ -14,11 +14,15 @@ pub fn parse_minutes(raw: &str) -> Option<i64> {
     let minutes = |w: &str| matches!(w, "minute" | "minutes" | "min" | "mins" | "m");
     match words.as_slice() {
         ["half", "an", "hour"] | ["half", "hour"] | ["a", "half", "hour"] => return Some(30),
-        ["quarter", "of", "an", "hour"] | ["a", "quarter", "of", "an", "hour"] | ["quarter", "hour"] => {
+        ["quarter", "of", "an", "hour"]
+        | ["a", "quarter", "of", "an", "hour"]
+        | ["quarter", "hour"] => {
             return Some(15);
         }
         ["an" | "one" | "a", h] if hours(h) => return Some(60),
-        ["an" | "one" | "a", h, "and", "a", "half"] | ["one", "and", "a", "half", h] if hours(h) => {
+        ["an" | "one" | "a", h, "and", "a", "half"] | ["one", "and", "a", "half", h]
+            if hours(h) =>
+        {
             return Some(90);
         }
         _ => {}
@@ -31,7 +35,10 @@ pub fn parse_minutes(raw: &str) -> Option<i64> {
                 .unwrap_or(one.len());
             let (number, unit) = one.split_at(split);
             // "1h30", "1h30m"
-            if let Some(rest) = unit.strip_prefix('h').filter(|r| !r.is_empty() && !hours(unit)) {
+            if let Some(rest) = unit
+                .strip_prefix('h')
+                .filter(|r| !r.is_empty() && !hours(unit))
+            {
                 let hours_part: f64 = number.parse().ok()?;
                 let extra: f64 = rest
                     .trim_end_matches("min")
@@ -110,7 +117,18 @@ mod tests {
 
     #[test]
     fn what_is_not_a_length() {
-        for bad in ["", "a while", "0", "-30", "1.3 minutes", "2 days", "25 hours", "NaN", "inf minutes", "half"] {
+        for bad in [
+            "",
+            "a while",
+            "0",
+            "-30",
+            "1.3 minutes",
+            "2 days",
+            "25 hours",
+            "NaN",
+            "inf minutes",
+            "half",
+        ] {
             assert_eq!(parse_minutes(bad), None, "{bad}");
         }
     }

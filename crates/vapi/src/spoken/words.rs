@@ -15,15 +15,49 @@ pub(crate) fn tokens(raw: &str) -> Vec<String> {
 }
 
 const UNITS: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
     "nineteen",
 ];
 const TENS: [(&str, u32); 4] = [("twenty", 20), ("thirty", 30), ("forty", 40), ("fifty", 50)];
 const ORDINAL_UNITS: [&str; 20] = [
-    "zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
-    "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth",
-    "sixteenth", "seventeenth", "eighteenth", "nineteenth",
+    "zeroth",
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
 ];
 const ORDINAL_TENS: [(&str, u32); 2] = [("twentieth", 20), ("thirtieth", 30)];
 
@@ -57,7 +91,12 @@ fn simple_ordinal(word: &str) -> Option<u32> {
         .iter()
         .position(|u| *u == word)
         .and_then(|i| u32::try_from(i).ok())
-        .or_else(|| ORDINAL_TENS.iter().find(|(t, _)| *t == word).map(|(_, n)| *n))
+        .or_else(|| {
+            ORDINAL_TENS
+                .iter()
+                .find(|(t, _)| *t == word)
+                .map(|(_, n)| *n)
+        })
 }
 
 /// Whether a number was said as a count ("five") or as an ordinal ("fifth").
@@ -115,11 +154,20 @@ mod tests {
     fn numbers_in_words_and_digits() {
         assert_eq!(number_at(&words("21")), Some((21, Said::Cardinal, 1)));
         assert_eq!(number_at(&words("21st")), Some((21, Said::Ordinal, 1)));
-        assert_eq!(number_at(&words("twenty one")), Some((21, Said::Cardinal, 2)));
-        assert_eq!(number_at(&words("twenty-first")), Some((21, Said::Ordinal, 2)));
+        assert_eq!(
+            number_at(&words("twenty one")),
+            Some((21, Said::Cardinal, 2))
+        );
+        assert_eq!(
+            number_at(&words("twenty-first")),
+            Some((21, Said::Ordinal, 2))
+        );
         assert_eq!(number_at(&words("thirtieth")), Some((30, Said::Ordinal, 1)));
         assert_eq!(number_at(&words("fifth of")), Some((5, Said::Ordinal, 1)));
-        assert_eq!(number_at(&words("twenty past")), Some((20, Said::Cardinal, 1)));
+        assert_eq!(
+            number_at(&words("twenty past")),
+            Some((20, Said::Cardinal, 1))
+        );
         assert_eq!(number_at(&words("oh five")), Some((0, Said::Cardinal, 1)));
         assert_eq!(number_at(&words("january")), None);
         assert_eq!(number_at(&words("12345")), None);

@@ -27,7 +27,13 @@ const AMBIGUOUS: &[Ambiguous] = &[
         otherwise: "America/Chicago",
     },
     Ambiguous {
-        names: &["est", "eastern", "eastern standard", "edt", "eastern daylight"],
+        names: &[
+            "est",
+            "eastern",
+            "eastern standard",
+            "edt",
+            "eastern daylight",
+        ],
         by_region: &[("AU", "Australia/Sydney")],
         otherwise: "America/New_York",
     },
@@ -42,15 +48,36 @@ const AMBIGUOUS: &[Ambiguous] = &[
 const NAMES: &[(&[&str], &str)] = &[
     (&["et", "east coast"], "America/New_York"),
     (
-        &["central", "ct", "cdt", "central standard", "central daylight"],
+        &[
+            "central",
+            "ct",
+            "cdt",
+            "central standard",
+            "central daylight",
+        ],
         "America/Chicago",
     ),
     (
-        &["mountain", "mt", "mst", "mdt", "mountain standard", "mountain daylight"],
+        &[
+            "mountain",
+            "mt",
+            "mst",
+            "mdt",
+            "mountain standard",
+            "mountain daylight",
+        ],
         "America/Denver",
     ),
     (
-        &["pacific", "pt", "pst", "pdt", "pacific standard", "pacific daylight", "west coast"],
+        &[
+            "pacific",
+            "pt",
+            "pst",
+            "pdt",
+            "pacific standard",
+            "pacific daylight",
+            "west coast",
+        ],
         "America/Los_Angeles",
     ),
     (&["arizona"], "America/Phoenix"),
@@ -59,7 +86,15 @@ const NAMES: &[(&[&str], &str)] = &[
     (&["atlantic", "ast", "adt"], "America/Halifax"),
     (&["newfoundland", "nst", "ndt"], "America/St_Johns"),
     (
-        &["uk", "british", "britain", "england", "gmt", "greenwich mean", "bst uk"],
+        &[
+            "uk",
+            "british",
+            "britain",
+            "england",
+            "gmt",
+            "greenwich mean",
+            "bst uk",
+        ],
         "Europe/London",
     ),
     (&["irish", "ireland"], "Europe/Dublin"),
@@ -122,7 +157,10 @@ pub fn parse_zone(raw: &str, region: &str) -> Option<ZoneReading> {
             return mapped(zone);
         }
     }
-    if let Some((_, zone)) = NAMES.iter().find(|(names, _)| names.contains(&name.as_str())) {
+    if let Some((_, zone)) = NAMES
+        .iter()
+        .find(|(names, _)| names.contains(&name.as_str()))
+    {
         return mapped(zone);
     }
     if raw.contains('/')
@@ -133,7 +171,7 @@ pub fn parse_zone(raw: &str, region: &str) -> Option<ZoneReading> {
             interpreted: false,
         });
     }
-    city(&name).and_then(|zone| mapped(zone))
+    city(&name).and_then(mapped)
 }
 
 /// The IANA zone whose last part is `name` ("new york" → America/New_York).
