@@ -21,6 +21,7 @@ mod operations;
 mod privacy;
 mod process;
 mod resilience;
+mod spoken;
 mod tenancy;
 mod vapi_hardening;
 mod vapi_hmac;

@@ -1,12 +1,20 @@
 //! Lenient reading of tool-call arguments.
 //!
 //! Language models spell values in many ways: numbers as strings, times as
-//! `14:00`, `14:00:00`, `2pm`, `2:30 PM`, or whole ISO date-times. This module
-//! accepts those and names anything else precisely, with what is expected.
+//! `14:00`, `14:00:00`, `2pm`, `2:30 PM`, whole ISO date-times, or as the
+//! caller said them (`next Tuesday`, `half past three`, `Eastern`, `an hour`;
+//! see [`crate::spoken`]). This module accepts those and names anything else
+//! in one sentence per field: what was heard, and an example relative to
+//! today.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use serde_json::{Map, Value};
+use std::cell::RefCell;
+
+use chrono::{DateTime, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use serde_json::{Map, Value, json};
 use voice_scheduler_domain::TimeZoneId;
+
+use crate::speech;
+use crate::spoken::{self, DateOrder, DateProblem};
 
 /// A problem with one argument, phrased for the assistant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,37 +27,164 @@ impl ArgProblem {
     pub fn missing(field: &'static str, expected: &str) -> Self {
         Self {
             field,
-            message: format!("{field} is missing ({expected})"),
+            message: format!("The {} is missing: ask for {expected}", spoken_field(field)),
         }
     }
 
     pub fn invalid(field: &'static str, value: &str, expected: &str) -> Self {
         Self {
             field,
-            message: format!("{field} '{value}' is not valid ({expected})"),
+            message: format!(
+                "I did not understand the {} \"{}\": ask for {expected}",
+                spoken_field(field),
+                echo(value)
+            ),
         }
     }
 }
 
-/// Joins several problems into one sentence.
-pub fn describe(problems: &[ArgProblem]) -> String {
-    let parts: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
-    format!("Some details are missing or invalid: {}.", parts.join("; "))
+/// A field's name as words ("new_date" → "new date").
+fn spoken_field(field: &str) -> String {
+    field.replace('_', " ")
 }
 
-pub const DATE_EXPECTED: &str = "a date as YYYY-MM-DD, for example 2030-03-12";
-pub const TIME_EXPECTED: &str = "a time such as 14:00, 2pm or 2:30 PM";
-pub const ZONE_EXPECTED: &str = "an IANA time zone such as America/Los_Angeles";
+/// What was heard, short enough to say back.
+fn echo(value: &str) -> String {
+    let mut heard: String = value.chars().filter(|c| !c.is_control()).take(40).collect();
+    if value.chars().count() > 40 {
+        heard.push('…');
+    }
+    heard
+}
 
-/// The arguments object of one tool call.
+/// Joins the problems: one sentence each, and one per field (a field that
+/// was not understood is not also called missing).
+pub fn describe(problems: &[ArgProblem]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut sentences = Vec::new();
+    for problem in problems {
+        if seen.contains(&problem.field) {
+            continue;
+        }
+        seen.push(problem.field);
+        sentences.push(format!("{}.", problem.message));
+    }
+    sentences.join(" ")
+}
+
+/// What a date should look like, with examples a week after `today`.
+pub fn date_expected(today: NaiveDate) -> String {
+    let example = today + Days::new(7);
+    format!(
+        "a date such as {} ({}), \"tomorrow\" or \"next {}\"",
+        speech::date(example),
+        example.format("%Y-%m-%d"),
+        example.format("%A"),
+    )
+}
+
+pub const TIME_EXPECTED: &str =
+    "a time such as 14:30, 2:30 PM or \"half past two in the afternoon\"";
+pub const ZONE_EXPECTED: &str = "a time zone such as America/New_York, \"Eastern\" or \"London\"";
+pub const DURATION_EXPECTED: &str = "a length such as 30, \"45 minutes\" or \"an hour\"";
+
+/// What the arguments are read against: the calendar's today, how its
+/// region writes dates, and its phone region (for ambiguous zone names).
+/// Values read from words rather than a strict form are noted, to be said
+/// back with the answer.
+#[derive(Debug)]
+pub struct ReadingContext {
+    today: NaiveDate,
+    order: DateOrder,
+    region: String,
+    heard: RefCell<Vec<Heard>>,
+}
+
+/// One value read from words, to be said back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heard {
+    pub field: &'static str,
+    pub said: String,
+    pub read_as: String,
+    /// A time-zone name: the answer says which zone it was taken as.
+    pub zone: bool,
+}
+
+impl ReadingContext {
+    /// `region` is an ISO 3166 code such as `US` (`DEFAULT_PHONE_REGION`).
+    pub fn new(today: NaiveDate, region: &str) -> Self {
+        Self {
+            today,
+            order: DateOrder::of_region(region),
+            region: region.to_owned(),
+            heard: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.today
+    }
+
+    fn note(&self, heard: Heard) {
+        self.heard.borrow_mut().push(heard);
+    }
+
+    /// What was read from words, in the order read.
+    pub fn heard(&self) -> Vec<Heard> {
+        self.heard.borrow().clone()
+    }
+
+    /// A sentence saying back the zones read from names (`"Eastern" is taken
+    /// as America/New_York time.`); `None` when there were none.
+    pub fn said_back(&self) -> Option<String> {
+        let zones: Vec<String> = self
+            .heard
+            .borrow()
+            .iter()
+            .filter(|h| h.zone)
+            .map(|h| format!("\"{}\" is taken as {} time.", echo(&h.said), h.read_as))
+            .collect();
+        (!zones.is_empty()).then(|| zones.join(" "))
+    }
+
+    /// The readings as metadata: `[{field, said, read_as}]`.
+    pub fn heard_json(&self) -> Value {
+        Value::Array(
+            self.heard
+                .borrow()
+                .iter()
+                .map(|h| json!({"field": h.field, "said": h.said, "read_as": h.read_as}))
+                .collect(),
+        )
+    }
+}
+
+/// The arguments object of one tool call, read against a [`ReadingContext`].
 #[derive(Debug, Clone, Copy)]
-pub struct Args<'a>(pub &'a Map<String, Value>);
+pub struct Args<'a> {
+    map: &'a Map<String, Value>,
+    context: &'a ReadingContext,
+}
 
 impl<'a> Args<'a> {
+    pub fn new(map: &'a Map<String, Value>, context: &'a ReadingContext) -> Self {
+        Self { map, context }
+    }
+
+    /// The calendar's today, as the arguments are read.
+    pub fn today(&self) -> NaiveDate {
+        self.context.today
+    }
+
+    /// The problem of a missing date, with an example near today.
+    pub fn date_missing(&self, key: &'static str) -> ArgProblem {
+        ArgProblem::missing(key, &date_expected(self.context.today))
+    }
+
     /// A non-empty string (numbers and booleans are written out); `None` when
     /// absent, null or blank.
     pub fn text(&self, key: &str) -> Option<String> {
-        match self.0.get(key)? {
+        match self.map.get(key)? {
             Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
@@ -59,7 +194,7 @@ impl<'a> Args<'a> {
 
     /// A whole number given as a number or a string.
     pub fn integer(&self, key: &'static str, expected: &str) -> Result<Option<i64>, ArgProblem> {
-        match self.0.get(key) {
+        match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => n
                 .as_i64()
@@ -82,45 +217,130 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// An IANA time zone, or `default` when absent.
-    pub fn zone(&self, key: &'static str, default: TimeZoneId) -> Result<TimeZoneId, ArgProblem> {
-        match self.text(key) {
-            None => Ok(default),
-            Some(raw) => {
-                TimeZoneId::parse(&raw).map_err(|_| ArgProblem::invalid(key, &raw, ZONE_EXPECTED))
+    /// A length in minutes: a number, or words such as "half an hour",
+    /// "90 minutes", "1.5 hours".
+    pub fn minutes(&self, key: &'static str) -> Result<Option<i64>, ArgProblem> {
+        if let Ok(read) = self.integer(key, DURATION_EXPECTED) {
+            return Ok(read);
+        }
+        let Some(raw) = self.text(key) else {
+            return self.integer(key, DURATION_EXPECTED);
+        };
+        match spoken::parse_minutes(&raw) {
+            Some(minutes) => {
+                self.context.note(Heard {
+                    field: key,
+                    said: raw,
+                    read_as: format!("{minutes} minutes"),
+                    zone: false,
+                });
+                Ok(Some(minutes))
             }
+            None => Err(ArgProblem::invalid(key, &raw, DURATION_EXPECTED)),
         }
     }
 
+    /// A time zone (an IANA name, or a name callers use such as "Eastern",
+    /// "PST", "London"), or `default` when absent.
+    pub fn zone(&self, key: &'static str, default: TimeZoneId) -> Result<TimeZoneId, ArgProblem> {
+        let Some(raw) = self.text(key) else {
+            return Ok(default);
+        };
+        match spoken::parse_zone(&raw, &self.context.region) {
+            Some(reading) => {
+                if reading.interpreted {
+                    self.context.note(Heard {
+                        field: key,
+                        said: raw,
+                        read_as: reading.zone.name().to_owned(),
+                        zone: true,
+                    });
+                }
+                Ok(reading.zone)
+            }
+            None => Err(ArgProblem::invalid(key, &raw, ZONE_EXPECTED)),
+        }
+    }
+
+    /// A date: ISO, written out, numeric in the region's order, or relative
+    /// to today (see [`spoken::parse_date`]).
     pub fn date(&self, key: &'static str) -> Result<Option<NaiveDate>, ArgProblem> {
-        match self.text(key) {
-            None => Ok(None),
-            Some(raw) => parse_date(&raw)
-                .map(Some)
-                .ok_or_else(|| ArgProblem::invalid(key, &raw, DATE_EXPECTED)),
+        let Some(raw) = self.text(key) else {
+            return Ok(None);
+        };
+        match spoken::parse_date(&raw, self.context.today, self.context.order) {
+            Ok(reading) => {
+                if let Some(said) = reading.heard {
+                    self.context.note(Heard {
+                        field: key,
+                        said,
+                        read_as: reading.value.to_string(),
+                        zone: false,
+                    });
+                }
+                Ok(Some(reading.value))
+            }
+            Err(DateProblem::WeekdayMismatch { said, date }) => Err(ArgProblem {
+                field: key,
+                message: format!(
+                    "The {} \"{}\" does not add up: {} is a {}, not a {}. Ask the caller which day they mean",
+                    spoken_field(key),
+                    echo(&raw),
+                    date.format("%B %-d, %Y"),
+                    date.format("%A"),
+                    weekday_name(said),
+                ),
+            }),
+            Err(DateProblem::NotUnderstood) => Err(ArgProblem::invalid(
+                key,
+                &raw,
+                &date_expected(self.context.today),
+            )),
         }
     }
 
+    /// A time: digits (`14:00`, `2pm`), an ISO date-time, or words ("half
+    /// past three in the afternoon", "quarter to 10", "noon").
     pub fn time(&self, key: &'static str) -> Result<Option<TimeInput>, ArgProblem> {
-        match self.text(key) {
-            None => Ok(None),
-            Some(raw) => parse_time(&raw)
-                .map(Some)
-                .ok_or_else(|| ArgProblem::invalid(key, &raw, TIME_EXPECTED)),
+        let Some(raw) = self.text(key) else {
+            return Ok(None);
+        };
+        if let Some(time) = parse_time(&raw) {
+            return Ok(Some(time));
         }
+        match spoken::parse_worded_time(&raw) {
+            Some(time) => {
+                self.context.note(Heard {
+                    field: key,
+                    said: raw,
+                    read_as: time.format("%H:%M").to_string(),
+                    zone: false,
+                });
+                Ok(Some(TimeInput::Clock(time)))
+            }
+            None => Err(ArgProblem::invalid(key, &raw, TIME_EXPECTED)),
+        }
+    }
+}
+
+fn weekday_name(day: chrono::Weekday) -> &'static str {
+    match day {
+        chrono::Weekday::Mon => "Monday",
+        chrono::Weekday::Tue => "Tuesday",
+        chrono::Weekday::Wed => "Wednesday",
+        chrono::Weekday::Thu => "Thursday",
+        chrono::Weekday::Fri => "Friday",
+        chrono::Weekday::Sat => "Saturday",
+        chrono::Weekday::Sun => "Sunday",
     }
 }
 
 /// Reads `YYYY-MM-DD` (a date-time's date part is accepted too).
 pub fn parse_date(raw: &str) -> Option<NaiveDate> {
-    let raw = raw.trim();
-    let date_part = raw
-        .get(..10)
-        .filter(|_| raw.len() == 10 || raw[10..].starts_with(['T', ' ']))?;
-    if date_part.len() != 10 || date_part.as_bytes()[4] != b'-' || date_part.as_bytes()[7] != b'-' {
-        return None;
-    }
-    NaiveDate::parse_from_str(date_part, "%Y-%m-%d").ok()
+    spoken::parse_date(raw.trim(), NaiveDate::MIN, DateOrder::MonthFirst)
+        .ok()
+        .filter(|r| r.heard.is_none())
+        .map(|r| r.value)
 }
 
 /// A time as a model may send it.
@@ -240,8 +460,8 @@ pub fn resolve_instant(
     date: Option<NaiveDate>,
     time: Option<TimeInput>,
     zone: TimeZoneId,
-    date_field: &'static str,
-    time_field: &'static str,
+    (date_field, time_field): (&'static str, &'static str),
+    today: NaiveDate,
 ) -> Result<DateTime<Utc>, WhenProblem> {
     let local = match time {
         Some(TimeInput::Exact(exact)) => return Ok(exact.with_timezone(&Utc)),
@@ -251,14 +471,14 @@ pub fn resolve_instant(
             None => {
                 return Err(WhenProblem::Args(vec![ArgProblem::missing(
                     date_field,
-                    DATE_EXPECTED,
+                    &date_expected(today),
                 )]));
             }
         },
         None => {
             let mut problems = Vec::new();
             if date.is_none() {
-                problems.push(ArgProblem::missing(date_field, DATE_EXPECTED));
+                problems.push(ArgProblem::missing(date_field, &date_expected(today)));
             }
             problems.push(ArgProblem::missing(time_field, TIME_EXPECTED));
             return Err(WhenProblem::Args(problems));
@@ -356,7 +576,8 @@ mod tests {
             .as_object()
             .unwrap()
             .clone();
-        let args = Args(&map);
+        let reading = ReadingContext::new(NaiveDate::from_ymd_opt(2030, 3, 1).unwrap(), "US");
+        let args = Args::new(&map, &reading);
         assert_eq!(args.integer("a", ""), Ok(Some(30)));
         assert_eq!(args.integer("b", ""), Ok(Some(45)));
         assert_eq!(args.integer("c", ""), Ok(Some(45)));
@@ -370,17 +591,18 @@ mod tests {
     fn instants_respect_the_zone_and_daylight_saving() {
         let la = TimeZoneId::parse("America/Los_Angeles").unwrap();
         let d = NaiveDate::from_ymd_opt(2030, 3, 12);
-        let at = resolve_instant(d, parse_time("2pm"), la, "date", "time").unwrap();
+        let today = NaiveDate::from_ymd_opt(2030, 3, 1).unwrap();
+        let at = resolve_instant(d, parse_time("2pm"), la, ("date", "time"), today).unwrap();
         assert_eq!(at.to_rfc3339(), "2030-03-12T21:00:00+00:00");
         let gap = resolve_instant(
             NaiveDate::from_ymd_opt(2030, 3, 10),
             parse_time("2:30am"),
             la,
-            "date",
-            "time",
+            ("date", "time"),
+            today,
         );
         assert!(matches!(gap, Err(WhenProblem::DoesNotExist { .. })));
-        let missing = resolve_instant(None, None, la, "date", "time");
+        let missing = resolve_instant(None, None, la, ("date", "time"), today);
         assert!(matches!(missing, Err(WhenProblem::Args(ref p)) if p.len() == 2));
     }
 

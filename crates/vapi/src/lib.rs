@@ -19,6 +19,7 @@ pub mod definitions;
 pub mod hmac;
 mod lenient;
 pub mod speech;
+pub mod spoken;
 pub mod tools;
 pub mod wire;
 

@@ -22,7 +22,7 @@ use voice_scheduler_domain::{
     nearest_slots,
 };
 
-use crate::args::{self, ArgProblem, Args, TimeInput, WhenProblem, describe};
+use crate::args::{self, ArgProblem, Args, ReadingContext, TimeInput, WhenProblem, describe};
 use crate::speech;
 use crate::wire::{CallContext, ToolCall, ToolResult};
 
@@ -88,6 +88,26 @@ impl Answer {
         Self {
             result: ToolResult::err(call, text, metadata),
             replayable: false,
+        }
+    }
+
+    /// Says back what was read from words: a zone name leads the spoken
+    /// answer ("Eastern" is taken as America/New_York time.), and every
+    /// reading is in the metadata under `heard`.
+    fn say_back(&mut self, reading: &ReadingContext) {
+        if let Some(sentence) = reading.said_back() {
+            for text in [&mut self.result.result, &mut self.result.error]
+                .into_iter()
+                .flatten()
+            {
+                *text = format!("{sentence} {text}");
+            }
+        }
+        let heard = reading.heard_json();
+        if heard.as_array().is_some_and(|h| !h.is_empty())
+            && let Some(metadata) = self.result.metadata.as_object_mut()
+        {
+            metadata.insert("heard".to_owned(), heard);
         }
     }
 }
@@ -212,8 +232,12 @@ impl ToolRunner {
         arguments: &Map<String, Value>,
         context: &CallContext,
     ) -> Answer {
-        let args = Args(arguments);
-        match call.name.as_str() {
+        // Arguments are read against the calendar's today and region; what
+        // was read from words is said back with the answer.
+        let today = calendar.schedule.time_zone().date_of(self.service.now());
+        let reading = ReadingContext::new(today, &self.settings.phone_region.code());
+        let args = Args::new(arguments, &reading);
+        let mut answer = match call.name.as_str() {
             "check_availability" => self.check_availability(calendar, call, args).await,
             "book_appointment" => self.book(calendar, call, args, context).await,
             "find_appointments" => self.find(calendar, call, args, context).await,
@@ -228,7 +252,9 @@ impl ToolRunner {
                 ),
                 json!({"status": "unknown_tool"}),
             ),
-        }
+        };
+        answer.say_back(&reading);
+        answer
     }
 
     async fn check_availability(
@@ -239,11 +265,7 @@ impl ToolRunner {
     ) -> Answer {
         let mut problems = Vec::new();
         let zone = caller_zone(&mut problems, args, calendar);
-        let duration = keep(
-            &mut problems,
-            args.integer("duration_minutes", "a whole number of minutes such as 30"),
-        )
-        .flatten();
+        let duration = keep(&mut problems, args.minutes("duration_minutes")).flatten();
         let date = keep(&mut problems, args.date("date")).flatten();
         let preferred = keep(&mut problems, args.time("time")).flatten();
         let date = match (date, preferred) {
@@ -253,7 +275,7 @@ impl ToolRunner {
             _ => None,
         };
         let Some(date) = date else {
-            problems.push(ArgProblem::missing("date", args::DATE_EXPECTED));
+            problems.push(args.date_missing("date"));
             return invalid(call, &problems);
         };
         if !problems.is_empty() {
@@ -335,11 +357,16 @@ impl ToolRunner {
         let n = self.settings.spoken_slots.max(1);
         let text = match preferred {
             Some(TimeInput::Clock(_) | TimeInput::Local(_) | TimeInput::Exact(_)) => {
-                let target =
-                    match args::resolve_instant(Some(date), preferred, zone, "date", "time") {
-                        Ok(at) => at,
-                        Err(_) => zone.start_of_day(date),
-                    };
+                let target = match args::resolve_instant(
+                    Some(date),
+                    preferred,
+                    zone,
+                    ("date", "time"),
+                    args.today(),
+                ) {
+                    Ok(at) => at,
+                    Err(_) => zone.start_of_day(date),
+                };
                 let exact = day.slots.iter().any(|s| s.start() == target);
                 let near = nearest_slots(&day.slots, target, n);
                 if exact {
@@ -454,11 +481,7 @@ impl ToolRunner {
         let purpose = args
             .text("purpose")
             .map(|p| p.chars().take(200).collect::<String>());
-        let duration = keep(
-            &mut problems,
-            args.integer("duration_minutes", "a whole number of minutes such as 30"),
-        )
-        .flatten();
+        let duration = keep(&mut problems, args.minutes("duration_minutes")).flatten();
         let date = keep(&mut problems, args.date("date")).flatten();
         let time = keep(&mut problems, args.time("time")).flatten();
         let start_arg = keep(&mut problems, args.time("start")).flatten();
@@ -468,6 +491,7 @@ impl ToolRunner {
             time.or(start_arg),
             zone,
             ("date", "time"),
+            args.today(),
         );
         let (Some(name), Some(phone), Some(start), true) =
             (name, phone, start, problems.is_empty())
@@ -735,6 +759,7 @@ impl ToolRunner {
             new_time.or(new_start_arg),
             zone,
             ("new_date", "new_time"),
+            args.today(),
         );
         let (Some(which), Some(new_start), true) = (which, new_start, problems.is_empty()) else {
             return invalid(call, &problems);
@@ -1093,10 +1118,7 @@ fn private(call: &ToolCall, refusal: PrivacyRefusal) -> Answer {
 fn invalid(call: &ToolCall, problems: &[ArgProblem]) -> Answer {
     Answer::refuse(
         call,
-        format!(
-            "{} Ask the caller for what is missing, then call the tool again.",
-            describe(problems)
-        ),
+        format!("{} Then call the tool again.", describe(problems)),
         json!({
             "status": "invalid_arguments",
             "fields": problems.iter().map(|p| json!({"field": p.field, "problem": p.message})).collect::<Vec<_>>(),
@@ -1127,8 +1149,9 @@ fn start_from(
     time: Option<TimeInput>,
     zone: TimeZoneId,
     fields: (&'static str, &'static str),
+    today: chrono::NaiveDate,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
-    match args::resolve_instant(date, time, zone, fields.0, fields.1) {
+    match args::resolve_instant(date, time, zone, fields, today) {
         Ok(at) => Some(at),
         Err(WhenProblem::Args(more)) => {
             problems.extend(more);
