@@ -147,33 +147,33 @@ on_both_backends!(
     missing_and_invalid_fields_are_named,
     &[],
     async |app: &TestApp| {
-        let r = app.tool_from(None, "t1", "book_appointment", json!({"date": "12/03/2030", "time": "half past two", "email": "nope", "duration_minutes": "long"})).await;
+        // Spoken forms such as "12/03/2030" and "half past two" are read
+        // now (vapi-setup.md, Accepted values); these are still not.
+        let r = app.tool_from(None, "t1", "book_appointment", json!({"date": "someday", "time": "teatime", "email": "nope", "duration_minutes": "long"})).await;
         assert!(is_error(&r));
         let t = text(&r);
-        for field in ["name", "phone", "date", "time", "email", "duration_minutes"] {
-            assert!(t.contains(field), "{field} in {t}");
+        for heard in ["someday", "teatime", "nope", "long", "name", "phone"] {
+            assert!(t.contains(heard), "{heard} in {t}");
         }
-        assert!(t.contains("YYYY-MM-DD") && t.contains("2pm"), "{t}");
         let fields: Vec<&str> = r["metadata"]["fields"]
             .as_array()
             .unwrap()
             .iter()
             .map(|f| f["field"].as_str().unwrap())
             .collect();
-        assert!(
-            fields.contains(&"name") && fields.contains(&"time") && fields.contains(&"phone"),
-            "{fields:?}"
-        );
+        for field in ["name", "phone", "date", "time", "email", "duration_minutes"] {
+            assert!(fields.contains(&field), "{field} in {fields:?}");
+        }
 
         let r = app
             .tool(
                 "t2",
                 "check_availability",
-                json!({"date": "2030-03-12", "timezone": "Pacific Time"}),
+                json!({"date": "2030-03-12", "timezone": "Narnia Time"}),
             )
             .await;
         assert!(
-            is_error(&r) && text(&r).contains("timezone") && text(&r).contains("IANA"),
+            is_error(&r) && text(&r).contains("time zone") && text(&r).contains("Narnia"),
             "{r}"
         );
 
@@ -185,7 +185,9 @@ on_both_backends!(
             )
             .await;
         assert!(
-            is_error(&r) && text(&r).contains("confirmation_code"),
+            is_error(&r)
+                && text(&r).contains("confirmation code")
+                && r["metadata"]["fields"][0]["field"] == "confirmation_code",
             "{r}"
         );
     }
