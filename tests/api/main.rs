@@ -18,6 +18,7 @@ mod health;
 mod limits;
 mod logs;
 mod operations;
+mod paths;
 mod privacy;
 mod process;
 mod resilience;

@@ -69,7 +69,10 @@ pub async fn limit(
     let Some(limits) = request.app_data::<web::Data<RateLimits>>().cloned() else {
         return next.call(request).await.map(|r| r.map_into_left_body());
     };
-    let Some((bucket, per_minute)) = limits.bucket(request.method(), request.path()) else {
+    // The path as the router sees it (percent-encoded letters decoded), so
+    // that `/auth/%6Cogin` counts as `/auth/login`.
+    let routed_path = request.match_info().as_str();
+    let Some((bucket, per_minute)) = limits.bucket(request.method(), routed_path) else {
         return next.call(request).await.map(|r| r.map_into_left_body());
     };
     let client = limits

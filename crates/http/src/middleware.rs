@@ -66,7 +66,9 @@ pub async fn observe(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = request.method().clone();
-    let path = request.path().to_owned();
+    // Policies (no CORS on /vapi, page headers) and the log see the path as
+    // the router does: `/%76api/tools` is `/vapi/tools`.
+    let path = request.match_info().as_str().to_owned();
     let origin = request
         .headers()
         .get(header::ORIGIN)
