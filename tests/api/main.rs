@@ -8,6 +8,7 @@ mod helpers;
 
 mod accounts;
 mod audit;
+mod bodies;
 mod booking;
 mod calls;
 mod deploy;

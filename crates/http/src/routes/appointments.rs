@@ -246,7 +246,7 @@ pub async fn create(
     state: web::Data<AppState>,
     request: HttpRequest,
     who: Authenticated,
-    body: web::Json<BookBody>,
+    body: crate::json::Json<BookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let key = match request.headers().get("idempotency-key") {
@@ -551,7 +551,7 @@ pub async fn cancel(
     let body: CancelBody = if body.iter().all(u8::is_ascii_whitespace) {
         CancelBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(crate::json::body_error)?
+        crate::json::parse_body(&body)?
     };
     let reason = body
         .reason
@@ -611,7 +611,7 @@ pub async fn reschedule(
     state: web::Data<AppState>,
     who: Authenticated,
     id: web::Path<uuid::Uuid>,
-    body: web::Json<RescheduleBody>,
+    body: crate::json::Json<RescheduleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let start = DateTime::parse_from_rfc3339(body.start.trim())
         .map(|t| t.with_timezone(&Utc))

@@ -106,7 +106,7 @@ pub async fn register(
     state: web::Data<AppState>,
     request: HttpRequest,
     by: MaybeAuthenticated,
-    body: web::Json<RegisterBody>,
+    body: crate::json::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut problems = Vec::new();
@@ -178,7 +178,7 @@ pub async fn register(
 pub async fn login(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Json<LoginBody>,
+    body: crate::json::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let origin = origin(&request, &state.proxies);
     let pair = state
@@ -209,7 +209,7 @@ pub async fn login(
 pub async fn refresh(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Json<RefreshBody>,
+    body: crate::json::Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     let origin = origin(&request, &state.proxies);
     let pair = state
@@ -232,7 +232,7 @@ pub async fn refresh(
 )]
 pub async fn logout(
     state: web::Data<AppState>,
-    body: web::Json<RefreshBody>,
+    body: crate::json::Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .accounts
@@ -293,7 +293,7 @@ pub async fn change_password(
     state: web::Data<AppState>,
     request: HttpRequest,
     who: Authenticated,
-    body: web::Json<PasswordBody>,
+    body: crate::json::Json<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewPassword::parse(&body.new_password)
         .map_err(|e| ApiError::invalid_field("new_password", e.to_string()))?;

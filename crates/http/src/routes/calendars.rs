@@ -152,7 +152,7 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
-    body: web::Json<CalendarInput>,
+    body: crate::json::Json<CalendarInput>,
 ) -> Result<HttpResponse, ApiError> {
     let calendar = state
         .calendars
@@ -203,7 +203,7 @@ pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
     id: web::Path<uuid::Uuid>,
-    body: web::Json<CalendarInput>,
+    body: crate::json::Json<CalendarInput>,
 ) -> Result<HttpResponse, ApiError> {
     let calendar = state
         .calendars

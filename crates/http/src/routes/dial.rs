@@ -52,7 +52,7 @@ pub struct PlacedCallBody {
 pub async fn place(
     state: web::Data<AppState>,
     who: Authenticated,
-    body: web::Json<PlaceCallBody>,
+    body: crate::json::Json<PlaceCallBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut problems = Vec::new();
@@ -135,7 +135,7 @@ pub async fn web_call(
     let body: WebCallBody = if body.iter().all(u8::is_ascii_whitespace) {
         WebCallBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(crate::json::body_error)?
+        crate::json::parse_body(&body)?
     };
     let call = state
         .dialer

@@ -117,7 +117,7 @@ pub async fn connect(
     state: web::Data<AppState>,
     who: Authenticated,
     id: web::Path<uuid::Uuid>,
-    body: web::Json<ConnectInput>,
+    body: crate::json::Json<ConnectInput>,
 ) -> Result<HttpResponse, ApiError> {
     let google = google(&state)?;
     let url = google

@@ -154,7 +154,7 @@ pub async fn erase_caller(
     state: web::Data<AppState>,
     request: HttpRequest,
     who: Authenticated,
-    body: web::Json<EraseCallerBody>,
+    body: crate::json::Json<EraseCallerBody>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = who.require_admin()?;
     let phone = PhoneNumber::parse(&body.phone, state.phone_region)
