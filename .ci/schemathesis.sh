@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Schemathesis (from PyPI) against the running server's /openapi.json: no
+# openapi-spec-validator, then Schemathesis (both from PyPI), against the
+# running server's /openapi.json. Schemathesis: no
 # server errors, responses match the schema. Every check runs except
 # `positive_data_acceptance`: the domain refuses values a JSON schema cannot
 # describe (names with markup, phone numbers of unknown regions, passwords
@@ -12,6 +13,9 @@ VENV="${SCHEMATHESIS_VENV:-target/ci-venv}"
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis>=4,<5"
+fi
+if [ ! -x "$VENV/bin/openapi-spec-validator" ]; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator>=0.7,<1"
 fi
 
 WORK="$(mktemp -d)"
@@ -30,6 +34,11 @@ for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && break
   sleep 0.1
 done
+
+# The document itself must be valid OpenAPI (unique operationIds, parameters
+# where the path says they are, ...).
+curl -fsS "http://127.0.0.1:$PORT/openapi.json" >"$WORK/openapi.json"
+"$VENV/bin/openapi-spec-validator" "$WORK/openapi.json"
 
 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
   --checks all \

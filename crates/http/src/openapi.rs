@@ -66,7 +66,7 @@ pub const fn actix_path(path: &'static str) -> &'static str {
         crate::routes::google::retry,
     ),
     components(schemas(ErrorBody, ErrorDetail, Health, Ready, NotReady, VapiMessage, VapiMessageBody, VapiAnswer, ToolResultBody)),
-    modifiers(&SecuritySchemes, &CommonResponses),
+    modifiers(&SecuritySchemes, &CommonResponses, &OperationIds),
     tags(
         (name = "vapi", description = "Server messages from VAPI assistants"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -182,6 +182,40 @@ impl Modify for CommonResponses {
                     responses
                         .entry(status.to_owned())
                         .or_insert_with(|| error(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// utoipa names an operation after its handler (`list`, `get`, `create`),
+/// which repeats across modules; OpenAPI wants each `operationId` unique.
+/// Each becomes `<tag>_<handler>` (`calendars_list`, `appointments_get`).
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.options,
+                &mut item.head,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let tag = operation
+                    .tags
+                    .as_ref()
+                    .and_then(|tags| tags.first())
+                    .cloned();
+                if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut())
+                    && !id.starts_with(&format!("{tag}_"))
+                {
+                    *id = format!("{tag}_{id}");
                 }
             }
         }
@@ -351,5 +385,54 @@ mod tests {
             }
         }
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    }
+
+    fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+        let mut all = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                all.push((method.clone(), path.clone(), operation.clone()));
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn operation_ids_are_present_and_unique() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let mut seen = std::collections::HashMap::new();
+        for (method, path, operation) in operations(&doc) {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"))
+                .to_owned();
+            if let Some(other) = seen.insert(id.clone(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+
+    /// Path parameters are exactly the `{names}` of the path template; every
+    /// other parameter is declared elsewhere (query, header).
+    #[test]
+    fn path_parameters_match_the_path_template() {
+        let doc = serde_json::to_value(document()).unwrap();
+        for (method, path, operation) in operations(&doc) {
+            let mut in_template: Vec<String> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .map(str::to_owned)
+                .collect();
+            let mut declared: Vec<String> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect();
+            in_template.sort();
+            declared.sort();
+            assert_eq!(declared, in_template, "{method} {path}");
+        }
     }
 }

@@ -70,6 +70,7 @@ pub struct RequeuedBody {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     /// The authorization code (absent when the user refused).
     pub code: Option<String>,
