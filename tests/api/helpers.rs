@@ -31,6 +31,17 @@ pub enum Db {
 /// not available here (PostgreSQL unreachable and not required; the skip is
 /// printed loudly by the test support).
 pub async fn spawn(db: Db, test_name: &str, extra: &[(&str, &str)]) -> Option<TestApp> {
+    spawn_via(db, test_name, extra, str::to_owned).await
+}
+
+/// Like [`spawn`], with the application given `database_url(url)` instead
+/// of the fresh database's URL (to put a proxy in between).
+pub async fn spawn_via(
+    db: Db,
+    test_name: &str,
+    extra: &[(&str, &str)],
+    database_url: impl FnOnce(&str) -> String,
+) -> Option<TestApp> {
     let database = match db {
         Db::Sqlite => TestDatabase::sqlite().await.expect("sqlite test database"),
         Db::Postgres => TestDatabase::postgres(test_name)
@@ -40,7 +51,7 @@ pub async fn spawn(db: Db, test_name: &str, extra: &[(&str, &str)]) -> Option<Te
     let mut vars: Vec<(String, String)> = vec![
         ("HOST".into(), "127.0.0.1".into()),
         ("PORT".into(), "0".into()),
-        ("DATABASE_URL".into(), database.url.clone()),
+        ("DATABASE_URL".into(), database_url(&database.url)),
         ("VAPI_WEBHOOK_SECRET".into(), SECRET.into()),
     ];
     for (k, v) in extra {
@@ -117,6 +128,11 @@ impl TestApp {
             .execute(statement)
             .await
             .expect("sql");
+    }
+
+    /// The app's test database.
+    pub fn database(&self) -> &TestDatabase {
+        self.db.as_ref().expect("database")
     }
 
     /// The URL of the app's database (to drive the store or the binary directly).

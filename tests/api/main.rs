@@ -19,6 +19,7 @@ mod health;
 mod limits;
 mod logs;
 mod operations;
+mod outage;
 mod paths;
 mod privacy;
 mod process;

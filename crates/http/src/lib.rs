@@ -48,6 +48,14 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub trait Readiness: Send + Sync {
     /// `Err` names what is missing (database unreachable, migrations pending).
     async fn check(&self) -> Result<(), String>;
+
+    /// Whether a failure is the database being out of reach (a pool
+    /// timeout, a refused connection) rather than a bug: such requests are
+    /// answered `503 service_unavailable` with `Retry-After`, not `500`.
+    fn is_outage(&self, error: &anyhow::Error) -> bool {
+        let _ = error;
+        false
+    }
 }
 
 /// Renders the Prometheus text exposition of every metric.

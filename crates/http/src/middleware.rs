@@ -12,7 +12,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse, web};
+use actix_web::{Error, HttpResponse, ResponseError, web};
 use tracing::Instrument;
 
 /// Which browser origins may call the API (`CORS_ORIGINS`).
@@ -104,6 +104,13 @@ pub async fn observe(
 
     let outcome = next.call(request).instrument(span.clone()).await;
     let mut response = match outcome {
+        Ok(r) if is_outage(&r) => {
+            let answer = crate::ApiError::ServiceUnavailable(
+                "the database cannot be reached right now; try again shortly".to_owned(),
+            )
+            .error_response();
+            ServiceResponse::new(r.request().clone(), answer).map_into_right_body()
+        }
         Ok(r) => r.map_into_left_body(),
         Err(error) => {
             // Errors that escaped handlers still become responses here.
@@ -145,6 +152,26 @@ pub async fn observe(
         }
     });
     Ok(response)
+}
+
+/// A `500` whose cause is the database being out of reach (as the
+/// application's [`Readiness`](crate::Readiness) judges it): every route
+/// answers those `503` with `Retry-After`, whichever handler hit it.
+fn is_outage<B>(response: &ServiceResponse<B>) -> bool {
+    if response.status() != actix_web::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return false;
+    }
+    let Some(crate::ApiError::Internal(error)) = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<crate::ApiError>())
+    else {
+        return false;
+    };
+    response
+        .request()
+        .app_data::<web::Data<crate::AppState>>()
+        .is_some_and(|state| state.readiness.is_outage(error))
 }
 
 fn set(headers: &mut actix_web::http::header::HeaderMap, name: HeaderName, value: &'static str) {

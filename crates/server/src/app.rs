@@ -513,6 +513,10 @@ impl Readiness for StoreReadiness {
             .await
             .unwrap_or_else(|_| Err("the database did not answer within 2 seconds".to_owned()))
     }
+
+    fn is_outage(&self, error: &anyhow::Error) -> bool {
+        voice_scheduler_store::is_unavailable(error)
+    }
 }
 
 /// Prometheus metrics, with the database pool's use read at scrape time.

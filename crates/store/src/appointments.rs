@@ -307,9 +307,18 @@ impl Store {
             Err(BatchError::Batch {
                 transient: true, ..
             }) => Step::Retry("the batch of bookings asked to retry"),
-            Err(BatchError::Batch { message, .. }) => Step::Done(Err(anyhow::anyhow!(message)
-                .context("could not write the appointment")
-                .into())),
+            Err(BatchError::Batch {
+                message,
+                unavailable,
+                ..
+            }) => {
+                let error = if unavailable {
+                    anyhow::Error::new(crate::errors::Unavailable).context(message)
+                } else {
+                    anyhow::anyhow!(message)
+                };
+                Step::Done(Err(error.context("could not write the appointment").into()))
+            }
         }
     }
 

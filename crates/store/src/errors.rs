@@ -104,6 +104,79 @@ pub(crate) fn classify(err: &DbErr) -> Failure {
     }
 }
 
+/// Marks an error whose driver error was not kept (a write retried as long
+/// as it may be while the database still asked to retry; a batch that could
+/// not begin) as the database being busy or out of reach, not broken.
+#[derive(Debug)]
+pub(crate) struct Unavailable;
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the database is busy or out of reach")
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+/// Whether `error` says the database cannot serve right now (as opposed to a
+/// bug or a refused row): no connection within the pool's wait, a
+/// connection refused or cut, PostgreSQL shutting down or out of
+/// connections, SQLite still locked after its busy wait and our retries.
+/// The API answers those `503` with `Retry-After` instead of `500`.
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if cause.is::<Unavailable>() {
+            return true;
+        }
+        if let Some(db_err) = cause.downcast_ref::<DbErr>() {
+            return db_err_unavailable(db_err);
+        }
+        cause
+            .downcast_ref::<sea_orm::sqlx::Error>()
+            .is_some_and(sqlx_unavailable)
+    })
+}
+
+pub(crate) fn db_err_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_unavailable(e)
+        }
+        _ => false,
+    }
+}
+
+/// PostgreSQL: class 08 (connection exception), `admin_shutdown`,
+/// `crash_shutdown`, `cannot_connect_now`, `too_many_connections`.
+fn pg_unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+fn sqlx_unavailable(e: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match e {
+        Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::Io(_)
+        | Error::Tls(_)
+        | Error::WorkerCrashed => true,
+        Error::Database(db_err) => {
+            let code = db_err.code().unwrap_or_default();
+            if db_err
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                code.parse::<i64>()
+                    .is_ok_and(|n| matches!(n & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
+            } else {
+                pg_unavailable(&code)
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Names the unique rule from a PostgreSQL constraint name
 /// (`appointments_calendar_code_key`, `appointments_calendar_idempotency_key_key`,
 /// `calendars_slug_key`, `calendar_routes_pkey`, `users_email_key_key`)
@@ -127,6 +200,28 @@ fn unique_rule(text: &str) -> UniqueRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_timeouts_and_cut_connections_are_unavailable_refused_rows_are_not() {
+        use sea_orm::sqlx::Error;
+        let timeout = anyhow::Error::new(DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout,
+        ))
+        .context("listing the calendars");
+        assert!(is_unavailable(&timeout));
+        let refused = anyhow::Error::new(Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(is_unavailable(&refused));
+        assert!(is_unavailable(&anyhow::Error::new(Error::PoolTimedOut)));
+        assert!(!is_unavailable(&anyhow::Error::new(Error::RowNotFound)));
+        assert!(!is_unavailable(&anyhow::Error::new(DbErr::RecordNotFound(
+            "x".into()
+        ))));
+        assert!(!is_unavailable(&anyhow::anyhow!("a bug")));
+        assert!(pg_unavailable("08006") && pg_unavailable("57P01") && pg_unavailable("53300"));
+        assert!(!pg_unavailable("23505") && !pg_unavailable("23P01"));
+    }
 
     #[test]
     fn unique_rules_are_named_from_pg_constraints_and_sqlite_messages() {

@@ -59,14 +59,20 @@ pub(crate) enum BatchError {
     /// The booking's own statements failed; nothing of it was written.
     Own(DbErr),
     /// The batch's transaction could not begin or commit: nothing of the
-    /// batch was written. `transient` when the database asked to retry.
-    Batch { transient: bool, message: String },
+    /// batch was written. `transient` when the database asked to retry,
+    /// `unavailable` when it is out of reach.
+    Batch {
+        transient: bool,
+        unavailable: bool,
+        message: String,
+    },
 }
 
 impl BatchError {
     fn of_batch(err: &DbErr) -> BatchError {
         BatchError::Batch {
             transient: classify(err) == Failure::Transient,
+            unavailable: crate::errors::db_err_unavailable(err),
             message: err.to_string(),
         }
     }
@@ -148,9 +154,11 @@ impl Store {
             Ok(txn) => txn,
             Err(e) => {
                 let (transient, message) = (is_transient(&e), format!("{e:#}"));
+                let unavailable = crate::errors::is_unavailable(&e);
                 for queued in batch {
                     let _ = queued.answer.send(Err(BatchError::Batch {
                         transient,
+                        unavailable,
                         message: message.clone(),
                     }));
                 }
@@ -171,6 +179,7 @@ impl Store {
                     rollback(txn).await;
                     let again = || BatchError::Batch {
                         transient: true,
+                        unavailable: false,
                         message: format!("a booking of the batch could not be undone: {undo}"),
                     };
                     let answers = written
@@ -235,6 +244,7 @@ fn received(
     done.unwrap_or_else(|_| {
         Err(BatchError::Batch {
             transient: false,
+            unavailable: false,
             message: "the batch writing this booking stopped".to_owned(),
         })
     })

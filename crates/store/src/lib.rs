@@ -59,7 +59,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
@@ -75,6 +75,7 @@ mod calendars;
 mod calls;
 mod entities;
 mod errors;
+pub use errors::is_unavailable;
 mod group_commit;
 mod listing;
 mod privacy;
@@ -107,6 +108,10 @@ const PG_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(3);
 /// Attempts of one write operation (SQLite busy, a confirmation-code collision,
 /// a conflicting booking that vanished) before giving up.
 const MAX_ATTEMPTS: u32 = 8;
+/// No new attempt starts once an operation has taken this long: a database
+/// still locked after one whole busy wait is not a race to retry but an
+/// outage to report (`503`).
+const RETRY_BUDGET: StdDuration = SQLITE_BUSY_TIMEOUT;
 
 /// The database behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -413,18 +418,26 @@ impl Store {
         Fut: Future<Output = Step<Result<T, E>>>,
         E: From<anyhow::Error>,
     {
-        for n in 1..=MAX_ATTEMPTS {
+        let started = std::time::Instant::now();
+        let mut attempts = 0;
+        while attempts < MAX_ATTEMPTS && (attempts == 0 || started.elapsed() < RETRY_BUDGET) {
+            attempts += 1;
             match attempt().await {
                 Step::Done(result) => return result,
                 Step::Retry(reason) => {
-                    tracing::debug!(operation, attempt = n, reason, "retrying");
-                    if n < MAX_ATTEMPTS {
-                        tokio::time::sleep(StdDuration::from_millis(10 * u64::from(n))).await;
+                    tracing::debug!(operation, attempt = attempts, reason, "retrying");
+                    if attempts < MAX_ATTEMPTS {
+                        tokio::time::sleep(StdDuration::from_millis(10 * u64::from(attempts)))
+                            .await;
                     }
                 }
             }
         }
-        Err(anyhow!("could not {operation}: gave up after {MAX_ATTEMPTS} attempts").into())
+        Err(anyhow::Error::new(errors::Unavailable)
+            .context(format!(
+                "could not {operation}: gave up after {attempts} attempts"
+            ))
+            .into())
     }
 }
 

@@ -58,6 +58,25 @@ enum Cleanup {
     },
 }
 
+/// The write lock [`TestDatabase::hold_write_lock`] took.
+pub struct WriteLock {
+    db: DatabaseConnection,
+}
+
+impl WriteLock {
+    /// Ends the lock's transaction (nothing was written) and disconnects.
+    pub async fn release(self) -> anyhow::Result<()> {
+        self.db
+            .execute_unprepared("ROLLBACK")
+            .await
+            .context("could not release the write lock")?;
+        self.db
+            .close()
+            .await
+            .context("could not close the connection")
+    }
+}
+
 impl TestDatabase {
     /// A fresh SQLite file in a temporary directory (kept alive by the value).
     pub async fn sqlite() -> anyhow::Result<TestDatabase> {
@@ -142,6 +161,25 @@ impl TestDatabase {
             .with_context(|| format!("could not run: {sql}"))?;
         db.close().await.context("could not close the connection")?;
         Ok(())
+    }
+
+    /// SQLite: takes the database's write lock from another connection (as a
+    /// second process could) and holds it until [`WriteLock::release`]:
+    /// writers wait out their busy timeout and fail; readers go on (WAL).
+    pub async fn hold_write_lock(&self) -> anyhow::Result<WriteLock> {
+        anyhow::ensure!(
+            self.backend == TestBackend::Sqlite,
+            "only SQLite has a database-wide write lock"
+        );
+        let mut options = ConnectOptions::new(self.url.clone());
+        options.max_connections(1).min_connections(1);
+        let db = Database::connect(options)
+            .await
+            .context("could not connect to the test database")?;
+        db.execute_unprepared("BEGIN EXCLUSIVE")
+            .await
+            .context("could not take the write lock")?;
+        Ok(WriteLock { db })
     }
 
     /// Drops the PostgreSQL database (`DROP DATABASE … WITH (FORCE)`) or
