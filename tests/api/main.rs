@@ -26,3 +26,4 @@ mod tenancy;
 mod vapi_hardening;
 mod vapi_hmac;
 mod vapi_protocol;
+mod web;
