@@ -7,6 +7,7 @@
 mod helpers;
 
 mod accounts;
+mod browser;
 mod audit;
 mod booking;
 mod calls;
