@@ -36,7 +36,9 @@ fn available() -> bool {
     let found = Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists();
     if !found {
         if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+            panic!(
+                "REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
+            );
         }
         eprintln!(
             "SKIPPED: the browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver); set REQUIRE_BROWSER=1 to make this a failure"
@@ -200,7 +202,11 @@ async fn journey(app: &TestApp, client: &Client) {
     // Book on behalf of a caller.
     click(client, "main p > a.button").await;
     see(client, "h1", "Book an appointment").await;
-    click(client, "input[name=start][value='2030-03-04T19:00:00+00:00']").await;
+    click(
+        client,
+        "input[name=start][value='2030-03-04T19:00:00+00:00']",
+    )
+    .await;
     fill(client, "#name", "Bo Diaz").await;
     fill(client, "#phone", "(415) 555-0199").await;
     fill(client, "#purpose", "Cleaning").await;
@@ -210,7 +216,11 @@ async fn journey(app: &TestApp, client: &Client) {
     see(client, "h1", "Bo Diaz").await;
 
     // Reschedule from its page.
-    click(client, "input[name=start][value='2030-03-04T22:00:00+00:00']").await;
+    click(
+        client,
+        "input[name=start][value='2030-03-04T22:00:00+00:00']",
+    )
+    .await;
     click(client, "form[action$='/reschedule'] button[type=submit]").await;
     see(client, ".notice", "The appointment has been moved.").await;
     see_all(client, ".details", &["14:00–14:30"]).await;
@@ -262,7 +272,10 @@ async fn journey(app: &TestApp, client: &Client) {
         .await
         .unwrap();
     see(client, "h1", "Ray Chan").await;
-    assert!(fits(client).await, "the appointment page scrolls sideways at 375 px");
+    assert!(
+        fits(client).await,
+        "the appointment page scrolls sideways at 375 px"
+    );
     shot(client, "appointment-375").await;
 
     // Signing out ends the session; the agenda asks to sign in again.

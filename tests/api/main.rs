@@ -7,9 +7,9 @@
 mod helpers;
 
 mod accounts;
-mod browser;
 mod audit;
 mod booking;
+mod browser;
 mod calls;
 mod deploy;
 mod dial;

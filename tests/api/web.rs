@@ -144,7 +144,13 @@ fn set_cookies(page: &Page) -> Vec<String> {
 }
 
 /// Books through the API as `token` on `calendar`; the appointment's id.
-async fn api_book(app: &TestApp, token: &str, calendar: &str, start: &str, purpose: &str) -> String {
+async fn api_book(
+    app: &TestApp,
+    token: &str,
+    calendar: &str,
+    start: &str,
+    purpose: &str,
+) -> String {
     let (status, body) = app
         .api(
             Method::POST,
@@ -178,7 +184,10 @@ on_both_backends!(
             .sign_in_to("admin@example.com", "wrong password 1", "")
             .await;
         assert_eq!(page.status, 401);
-        assert!(page.body.contains("The email address or password is wrong."));
+        assert!(
+            page.body
+                .contains("The email address or password is wrong.")
+        );
         assert!(
             page.headers
                 .get("content-security-policy")
@@ -202,13 +211,26 @@ on_both_backends!(
             assert!(session.contains(flag), "{session}");
         }
         assert!(!session.contains("Domain"), "{session}");
-        let value = session.split(';').next().unwrap().split_once('=').unwrap().1;
+        let value = session
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1;
         let (id, mac) = value.split_once('.').unwrap();
-        assert!(uuid::Uuid::parse_str(id).is_ok() && mac.len() == 64, "{value}");
+        assert!(
+            uuid::Uuid::parse_str(id).is_ok() && mac.len() == 64,
+            "{value}"
+        );
         let kept = browser.cookies.clone();
         let page = browser.get("/").await;
         assert_eq!(page.status, 200);
-        assert!(page.body.contains("<h1>Friday 1 March 2030</h1>"), "{}", page.body);
+        assert!(
+            page.body.contains("<h1>Friday 1 March 2030</h1>"),
+            "{}",
+            page.body
+        );
         assert!(page.body.contains("Now · 09:14"), "{}", page.body);
         // A forged MAC is no sign-in.
         let mut forged = Browser::new(app);
@@ -221,14 +243,21 @@ on_both_backends!(
         // Signing out needs the page's token.
         let csrf = browser.csrf().await;
         assert_eq!(browser.post("/sign-out", &[]).await.status, 403);
-        let wrong = browser.post("/sign-out", &[("csrf", &"ab".repeat(32))]).await;
+        let wrong = browser
+            .post("/sign-out", &[("csrf", &"ab".repeat(32))])
+            .await;
         assert_eq!(wrong.status, 403);
         assert!(wrong.body.contains("The form has expired"));
         assert_eq!(browser.get("/").await.status, 200);
         let page = browser.post("/sign-out", &[("csrf", &csrf)]).await;
         assert_eq!(page.status, 303);
         assert_eq!(page.location(), "/sign-in?done=signed-out");
-        assert!(browser.cookies.iter().all(|(k, _)| k != "__Host-vs_session"));
+        assert!(
+            browser
+                .cookies
+                .iter()
+                .all(|(k, _)| k != "__Host-vs_session")
+        );
         // The old cookie no longer works: the sign-in ended on the server.
         let mut replay = Browser::new(app);
         replay.cookies = kept;
@@ -279,7 +308,11 @@ on_both_backends!(
         assert_eq!(page.status, 303);
         assert_eq!(page.location(), "/sign-in?next=/book%3Fdate%3D2030-03-04");
         let page = browser
-            .sign_in_to("admin@example.com", ADMIN_PASSWORD, "/book%3Fdate%3D2030-03-04")
+            .sign_in_to(
+                "admin@example.com",
+                ADMIN_PASSWORD,
+                "/book%3Fdate%3D2030-03-04",
+            )
             .await;
         assert_eq!(page.status, 303);
         assert_eq!(page.location(), "/book?date=2030-03-04");
@@ -344,13 +377,20 @@ on_both_backends!(
         // Staff without a calendar see what to do, not the administrator's.
         let page = staff.get("/").await;
         assert_eq!(page.status, 200);
-        assert!(page.body.contains("You have no calendar yet"), "{}", page.body);
+        assert!(
+            page.body.contains("You have no calendar yet"),
+            "{}",
+            page.body
+        );
         // The administrator sees it, unchanged.
         let mut owner = Browser::new(app);
         owner.sign_in("admin@example.com", ADMIN_PASSWORD).await;
         let page = owner.get(&format!("/appointment/{id}")).await;
         assert_eq!(page.status, 200);
-        assert!(page.body.contains("<span class=\"tag ok\">Confirmed</span>"));
+        assert!(
+            page.body
+                .contains("<span class=\"tag ok\">Confirmed</span>")
+        );
     }
 );
 
@@ -372,8 +412,19 @@ on_both_backends!(
         let page = browser.get("/?date=2030-03-04").await;
         assert_eq!(page.status, 200);
         assert!(!page.body.contains("<script>"), "{}", page.body);
-        assert!(page.body.contains("&#60;script&#62;alert(1)&#60;/script&#62;") || page.body.contains("&lt;script&gt;"), "{}", page.body);
-        assert!(page.body.contains("Ann O&#39;Brien &#38; Co") || page.body.contains("Ann O&#x27;Brien &amp; Co"), "{}", page.body);
+        assert!(
+            page.body
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+                || page.body.contains("&lt;script&gt;"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("Ann O&#39;Brien &#38; Co")
+                || page.body.contains("Ann O&#x27;Brien &amp; Co"),
+            "{}",
+            page.body
+        );
         assert!(page.body.contains("10:00–10:30"));
         assert!(page.body.contains("+14155550123"));
         assert!(page.body.contains(">Staff<"));
@@ -391,22 +442,36 @@ on_both_backends!(
         assert_eq!(page.status, 303);
         assert_eq!(page.location(), format!("/appointment/{id}?done=cancelled"));
         let (_, body) = app
-            .api(Method::GET, &format!("/api/v1/appointments/{id}"), Some(&admin), None)
+            .api(
+                Method::GET,
+                &format!("/api/v1/appointments/{id}"),
+                Some(&admin),
+                None,
+            )
             .await;
         assert_eq!(body["status"], "cancelled");
         assert_eq!(body["cancel_reason"], "caller asked");
         let page = browser.get("/?date=2030-03-04&view=week").await;
-        assert!(page.body.contains("class=\"appt cancelled\""), "{}", page.body);
+        assert!(
+            page.body.contains("class=\"appt cancelled\""),
+            "{}",
+            page.body
+        );
         assert!(page.body.contains("<s>10:00–10:30</s>"), "{}", page.body);
         assert!(page.body.contains(">Cancelled<"));
-        let page = browser.get(&format!("/appointment/{id}?done=cancelled")).await;
+        let page = browser
+            .get(&format!("/appointment/{id}?done=cancelled"))
+            .await;
         assert!(page.body.contains("The appointment has been cancelled."));
         assert!(!page.body.contains("Reschedule"));
         // Cancelling again says so.
         let page = browser
             .post(&format!("/appointment/{id}/cancel"), &[("csrf", &csrf)])
             .await;
-        assert_eq!(page.location(), format!("/appointment/{id}?done=already-cancelled"));
+        assert_eq!(
+            page.location(),
+            format!("/appointment/{id}?done=already-cancelled")
+        );
     }
 );
 
@@ -459,7 +524,11 @@ on_both_backends!(
         assert!(page.body.contains("value=\"Bo Diaz\""));
         // Move it from its page's picker.
         let page = browser.get(&format!("/appointment/{id}")).await;
-        assert!(page.body.contains("Free times on Monday 4 March 2030"), "{}", page.body);
+        assert!(
+            page.body.contains("Free times on Monday 4 March 2030"),
+            "{}",
+            page.body
+        );
         let csrf = page.field("csrf");
         let moved = browser
             .post(
@@ -468,9 +537,17 @@ on_both_backends!(
             )
             .await;
         assert_eq!(moved.status, 303);
-        assert_eq!(moved.location(), format!("/appointment/{id}?done=rescheduled"));
+        assert_eq!(
+            moved.location(),
+            format!("/appointment/{id}?done=rescheduled")
+        );
         let (_, body) = app
-            .api(Method::GET, &format!("/api/v1/appointments/{id}"), Some(&admin), None)
+            .api(
+                Method::GET,
+                &format!("/api/v1/appointments/{id}"),
+                Some(&admin),
+                None,
+            )
             .await;
         assert_eq!(body["start"], "2030-03-04T13:00:00-08:00");
         // Outside the hours: back to the page with the reason.
@@ -480,7 +557,10 @@ on_both_backends!(
                 &[("csrf", &csrf), ("start", "2030-03-04T03:00:00Z")],
             )
             .await;
-        assert_eq!(refused.location(), format!("/appointment/{id}?done=slot-taken"));
+        assert_eq!(
+            refused.location(),
+            format!("/appointment/{id}?done=slot-taken")
+        );
     }
 );
 
@@ -506,7 +586,9 @@ on_both_backends!(
         assert_eq!(page.location(), "/sign-in");
 
         let mut browser = Browser::new(app);
-        browser.sign_in("admin@example.com", "a new password 2").await;
+        browser
+            .sign_in("admin@example.com", "a new password 2")
+            .await;
         assert_eq!(browser.get("/").await.status, 200);
         let token = app.login("admin@example.com", "a new password 2").await["access_token"]
             .as_str()
@@ -570,7 +652,14 @@ on_both_backends!(
         // The stylesheet is ours, from our origin.
         let css = browser.get("/static/style.css").await;
         assert_eq!(css.status, 200);
-        assert!(css.headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/css"));
+        assert!(
+            css.headers
+                .get("content-type")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("text/css")
+        );
         // The JSON API keeps its paths and its JSON 404.
         let (status, body) = app.api(Method::GET, "/api/v1/nothing", None, None).await;
         assert_eq!(status, 404);

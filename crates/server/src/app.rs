@@ -77,7 +77,8 @@ impl Application {
             );
         }
         let services = Services::new(&settings, &store, clock.clone()).await?;
-        let dashboard = crate::dashboard::state(&settings, &store, &services, clock.clone()).await?;
+        let dashboard =
+            crate::dashboard::state(&settings, &store, &services, clock.clone()).await?;
         // For the audit-log retention job, started once everything is bound.
         let (store_for_retention, retention_clock) = (store.clone(), clock.clone());
         let runner = ToolRunner::new(

@@ -50,8 +50,8 @@ impl CookieKeys {
     /// signing key): `HMAC-SHA256(secret, "voice-scheduler web cookies v1")`,
     /// so the two keys are never the same bytes.
     pub fn derive(secret: &[u8], secure: bool) -> Self {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
-            .unwrap_or_else(|_| unreachable_hmac());
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable_hmac());
         mac.update(b"voice-scheduler web cookies v1");
         let key: Vec<u8> = mac.finalize().into_bytes().to_vec();
         Self {
@@ -83,8 +83,8 @@ impl CookieKeys {
     }
 
     fn mac(&self, purpose: &str, value: &str) -> HmacSha256 {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable_hmac());
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_hmac());
         mac.update(purpose.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
@@ -229,8 +229,8 @@ impl FromRequest for Browser {
                         .unwrap_or_else(|| "/".to_owned())
                 })
                 .filter(|p| p != "/");
-            let Some(session) = cookie(&req, state.keys.session_cookie())
-                .and_then(|v| state.keys.read_session(&v))
+            let Some(session) =
+                cookie(&req, state.keys.session_cookie()).and_then(|v| state.keys.read_session(&v))
             else {
                 return Err(WebError::SignIn { next });
             };
@@ -270,7 +270,10 @@ mod tests {
         assert_eq!(k.read_session(&format!("{}.{mac}", SessionId::new())), None);
         assert_eq!(k.read_session(&id.to_string()), None);
         assert_eq!(k.read_session(&format!("{id}.")), None);
-        assert_eq!(k.read_session(&format!("{}.{mac}", id.to_string().to_uppercase())), None);
+        assert_eq!(
+            k.read_session(&format!("{}.{mac}", id.to_string().to_uppercase())),
+            None
+        );
     }
 
     #[test]

@@ -67,7 +67,10 @@ pub fn short_date(date: NaiveDate) -> String {
 
 /// "09:30" in `zone`.
 pub fn clock(instant: DateTime<Utc>, zone: TimeZoneId) -> String {
-    instant.with_timezone(&zone.tz()).format("%H:%M").to_string()
+    instant
+        .with_timezone(&zone.tz())
+        .format("%H:%M")
+        .to_string()
 }
 
 /// An appointment as a row of the agenda or the head of its page.

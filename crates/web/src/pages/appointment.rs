@@ -170,7 +170,11 @@ pub async fn confirm_cancel(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let (appointment, calendar) = find(&state, &browser, &path).await?;
-    let a = AppointmentView::new(&appointment, calendar.schedule.time_zone(), state.clock.now());
+    let a = AppointmentView::new(
+        &appointment,
+        calendar.schedule.time_zone(),
+        state.clock.now(),
+    );
     if !a.changeable {
         return Ok(see_other(&a.href));
     }

@@ -165,7 +165,9 @@ pub async fn submit(
         .map(|s| s.with_timezone(&Utc));
     let date = match start {
         Some(s) => zone.date_of(s),
-        None => parse_date(form.date.as_deref())?.unwrap_or_else(|| zone.date_of(state.clock.now())),
+        None => {
+            parse_date(form.date.as_deref())?.unwrap_or_else(|| zone.date_of(state.clock.now()))
+        }
     };
     let key = Some(field(&form.key))
         .filter(|k| Uuid::parse_str(k).is_ok())
@@ -179,7 +181,15 @@ pub async fn submit(
     };
     let refuse = |message: String, status: StatusCode, values: Values| {
         render(
-            &state, &browser, &all, calendar, date, key.clone(), values, Some(message), status,
+            &state,
+            &browser,
+            &all,
+            calendar,
+            date,
+            key.clone(),
+            values,
+            Some(message),
+            status,
         )
     };
     let Some(start) = start else {
@@ -193,13 +203,23 @@ pub async fn submit(
     let name = match PersonName::parse(&values.name) {
         Ok(name) => name,
         Err(e) => {
-            return refuse(format!("Name: {e}."), StatusCode::UNPROCESSABLE_ENTITY, values).await;
+            return refuse(
+                format!("Name: {e}."),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                values,
+            )
+            .await;
         }
     };
     let phone = match PhoneNumber::parse(&values.phone, state.phone_region) {
         Ok(phone) => phone,
         Err(e) => {
-            return refuse(format!("Phone: {e}."), StatusCode::UNPROCESSABLE_ENTITY, values).await;
+            return refuse(
+                format!("Phone: {e}."),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                values,
+            )
+            .await;
         }
     };
     let email = match values.email.as_str() {
@@ -207,8 +227,12 @@ pub async fn submit(
         raw => match Email::parse(raw) {
             Ok(email) => Some(email),
             Err(e) => {
-                return refuse(format!("Email: {e}."), StatusCode::UNPROCESSABLE_ENTITY, values)
-                    .await;
+                return refuse(
+                    format!("Email: {e}."),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    values,
+                )
+                .await;
             }
         },
     };

@@ -81,9 +81,9 @@ fn render(
         notice,
     };
     let mut response = html(status, &page);
-    if let Ok(value) = header::HeaderValue::from_str(
-        &state.keys.set_cookie(state.keys.pre_cookie(), &nonce),
-    ) {
+    if let Ok(value) =
+        header::HeaderValue::from_str(&state.keys.set_cookie(state.keys.pre_cookie(), &nonce))
+    {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
@@ -121,9 +121,10 @@ pub async fn submit(
         Ok(pair) => {
             let mut response = see_other(next);
             for value in [
-                state
-                    .keys
-                    .set_cookie(state.keys.session_cookie(), &state.keys.session_value(pair.session)),
+                state.keys.set_cookie(
+                    state.keys.session_cookie(),
+                    &state.keys.session_value(pair.session),
+                ),
                 state.keys.clear_cookie(state.keys.pre_cookie()),
             ] {
                 if let Ok(value) = header::HeaderValue::from_str(&value) {
