@@ -565,7 +565,7 @@ on_both_backends!(
 );
 
 on_both_backends!(
-    a_password_change_or_sign_out_everywhere_through_the_api_ends_the_browser_sign_in,
+    a_password_change_sign_out_everywhere_or_account_deletion_ends_the_browser_sign_in,
     &[],
     async |app: &TestApp| {
         let admin = app.admin_token().await;
@@ -599,6 +599,23 @@ on_both_backends!(
             .await;
         assert!(status.is_success());
         assert_eq!(browser.get("/").await.status, 303);
+
+        // Deleting the account ends its browser sign-in as well.
+        let token = app.login("admin@example.com", "a new password 2").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let staff = app.staff_token(&token, "ann@example.com").await;
+        let mut browser = Browser::new(app);
+        browser.sign_in("ann@example.com", STAFF_PASSWORD).await;
+        assert_eq!(browser.get("/").await.status, 200);
+        let (status, body) = app
+            .api(Method::DELETE, "/api/v1/me", Some(&staff), None)
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+        let page = browser.get("/").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/sign-in");
     }
 );
 
