@@ -614,6 +614,62 @@ impl AccountService {
         })
     }
 
+    /// The principal a server-side sign-in speaks for, found by its id (the
+    /// web dashboard keeps the id in a signed cookie instead of handing out
+    /// tokens): the sign-in must not have ended or expired and its user must
+    /// still exist. Signing out, "sign out everywhere", a password change
+    /// and deleting the account all end it, exactly as for API sign-ins.
+    pub async fn authenticate_session(
+        &self,
+        session: SessionId,
+        origin: &Origin,
+    ) -> Result<Principal, AuthError> {
+        let now = self.ports.clock.now();
+        let found = self
+            .ports
+            .sessions
+            .get(session)
+            .await
+            .map_err(AuthError::Unknown)?;
+        let user_id = match found {
+            Some(s) if s.ended_at.is_none() && s.expires_at > now => s.user,
+            _ => return Err(AuthError::Invalid("the sign-in has ended".to_owned())),
+        };
+        let user = self
+            .ports
+            .users
+            .get(user_id)
+            .await
+            .map_err(AuthError::Unknown)?
+            .ok_or_else(|| AuthError::Invalid("the account no longer exists".to_owned()))?;
+        Ok(Principal {
+            user,
+            session,
+            address: origin.address.clone(),
+        })
+    }
+
+    /// Ends the principal's own sign-in (signing out of the dashboard).
+    pub async fn end_session(&self, principal: &Principal) -> Result<(), SessionError> {
+        let now = self.ports.clock.now();
+        self.ports
+            .sessions
+            .end(principal.session, now)
+            .await
+            .map_err(SessionError::Unknown)?;
+        self.audit(AuditEntry {
+            at: now,
+            actor: Actor::User(principal.user.id),
+            action: "auth.logout",
+            resource: Some(format!("session:{}", principal.session)),
+            outcome: "success",
+            address: principal.address.clone(),
+            detail: None,
+        })
+        .await;
+        Ok(())
+    }
+
     /// Every account (administrators only; the caller checks the role).
     pub async fn users(&self) -> Result<Vec<User>, SessionError> {
         self.ports.users.list().await.map_err(SessionError::Unknown)

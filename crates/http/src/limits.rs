@@ -50,7 +50,8 @@ impl RateLimits {
     fn bucket(&self, method: &Method, path: &str) -> Option<(&'static str, u32)> {
         let s = &self.settings;
         let (name, limit) = match (method, path) {
-            (&Method::POST, "/auth/login") => ("login", s.login),
+            // The dashboard's sign-in form shares the API's sign-in bucket.
+            (&Method::POST, "/auth/login" | "/sign-in") => ("login", s.login),
             (&Method::POST, "/auth/register") => ("register", s.register),
             (&Method::POST, "/auth/refresh") => ("refresh", s.refresh),
             (&Method::POST, p) if p.starts_with("/vapi/") => ("vapi", s.vapi),

@@ -77,6 +77,8 @@ impl Application {
             );
         }
         let services = Services::new(&settings, &store, clock.clone()).await?;
+        let dashboard =
+            crate::dashboard::state(&settings, &store, &services, clock.clone()).await?;
         // For the audit-log retention job, started once everything is bound.
         let (store_for_retention, retention_clock) = (store.clone(), clock.clone());
         let runner = ToolRunner::new(
@@ -147,6 +149,7 @@ impl Application {
                     OnRuntime::new(runtime.clone(), next.call(request))
                 }))
                 .configure(voice_scheduler_http::configure(state.clone()))
+                .configure(voice_scheduler_web::configure(dashboard.clone()))
         })
         .workers(settings.worker_count())
         .shutdown_timeout(grace)

@@ -63,6 +63,9 @@ pub struct Settings {
     pub refresh_token_days: i64,
     /// Anyone may register as staff once the first administrator exists.
     pub allow_registration: bool,
+    /// The dashboard's cookies carry `Secure` and the `__Host-` prefix
+    /// (`WEB_COOKIE_SECURE=false` only for plain-HTTP development).
+    pub web_cookie_secure: bool,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
     /// Audit entries older than this many days are purged (1–3650).
@@ -149,6 +152,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("ACCESS_TOKEN_MINUTES", "15"),
     ("REFRESH_TOKEN_DAYS", "30"),
     ("ALLOW_REGISTRATION", "false"),
+    ("WEB_COOKIE_SECURE", "true"),
     ("AUDIT_RETENTION_DAYS", "365"),
     ("CALL_RETENTION_DAYS", "90"),
     ("TRUSTED_PROXIES", ""),
@@ -206,6 +210,7 @@ impl fmt::Debug for Settings {
             .field("access_token_minutes", &self.access_token_minutes)
             .field("refresh_token_days", &self.refresh_token_days)
             .field("allow_registration", &self.allow_registration)
+            .field("web_cookie_secure", &self.web_cookie_secure)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("audit_retention_days", &self.audit_retention_days)
             .field("call_retention_days", &self.call_retention_days)
@@ -480,6 +485,18 @@ impl Settings {
                 _ => None,
             },
         );
+        let web_cookie_secure = read(
+            &mut problems,
+            &get,
+            "WEB_COOKIE_SECURE",
+            "true",
+            "true or false (false only for plain-HTTP development)",
+            |v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Some(true),
+                "false" | "0" | "no" => Some(false),
+                _ => None,
+            },
+        );
         // On a problem the configuration is refused as a whole: the fallback
         // is never used.
         let audit_retention_days = read(
@@ -564,6 +581,7 @@ impl Settings {
             Some(access_token_minutes),
             Some(refresh_token_days),
             Some(allow_registration),
+            Some(web_cookie_secure),
             Some(trusted_proxies),
             Some(login_limit),
             Some(register_limit),
@@ -586,6 +604,7 @@ impl Settings {
             access_token_minutes,
             refresh_token_days,
             allow_registration,
+            web_cookie_secure,
             trusted_proxies,
             login_limit,
             register_limit,
@@ -632,6 +651,7 @@ impl Settings {
             access_token_minutes,
             refresh_token_days,
             allow_registration,
+            web_cookie_secure,
             trusted_proxies,
             audit_retention_days,
             call_retention_days,
@@ -785,6 +805,10 @@ impl Settings {
             (
                 "ALLOW_REGISTRATION".into(),
                 self.allow_registration.to_string(),
+            ),
+            (
+                "WEB_COOKIE_SECURE".into(),
+                self.web_cookie_secure.to_string(),
             ),
             (
                 "AUDIT_RETENTION_DAYS".into(),

@@ -1,0 +1,685 @@
+//! The staff dashboard over HTTP: sign-in and its cookie, CSRF, deep links
+//! without open redirects, tenancy (404), rendering, booking once, and the
+//! browser sign-in ending with the server-side one.
+
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_PASSWORD, STAFF_PASSWORD, TestApp};
+
+const DEFAULT_CALENDAR: &str = "00000000-0000-7000-8000-000000000001";
+/// Monday 4 March 2030, 10:00 in Los Angeles (the fixtures' calendar).
+const MONDAY_10: &str = "2030-03-04T10:00:00-08:00";
+
+/// A browser without JavaScript: keeps cookies, never follows redirects.
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    pub cookies: Vec<(String, String)>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The value of the first hidden field `name`.
+    pub fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let mut request = request;
+        if !self.cookies.is_empty() {
+            request = request.header("cookie", self.cookie_header());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for set in headers.get_all(SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        let body = response.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.app.address));
+        self.send(request).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.app.address))
+            .form(form);
+        self.send(request).await
+    }
+
+    /// Opens the sign-in form and submits it; the answer to the POST.
+    pub async fn sign_in_to(&mut self, email: &str, password: &str, next: &str) -> Page {
+        let form = self.get(&format!("/sign-in?next={next}")).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let csrf = form.field("csrf");
+        let next = form.field("next");
+        self.post(
+            "/sign-in",
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", &next),
+            ],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) {
+        let page = self.sign_in_to(email, password, "").await;
+        assert_eq!(page.status, 303, "{}", page.body);
+    }
+
+    /// The CSRF token of a signed-in page.
+    pub async fn csrf(&mut self) -> String {
+        let page = self.get("/").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.field("csrf")
+    }
+}
+
+fn set_cookies(page: &Page) -> Vec<String> {
+    page.headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Books through the API as `token` on `calendar`; the appointment's id.
+async fn api_book(
+    app: &TestApp,
+    token: &str,
+    calendar: &str,
+    start: &str,
+    purpose: &str,
+) -> String {
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/api/v1/appointments",
+            Some(token),
+            Some(&json!({
+                "calendar_id": calendar,
+                "start": start,
+                "customer_name": "Ann O'Brien & Co",
+                "customer_phone": "+14155550123",
+                "purpose": purpose,
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+on_both_backends!(
+    signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it,
+    &[],
+    async |app: &TestApp| {
+        app.admin_token().await;
+        let mut browser = Browser::new(app);
+        // Signed out: the agenda sends to the sign-in form.
+        let page = browser.get("/").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/sign-in");
+        // A wrong password: the form again, with the API's answer.
+        let page = browser
+            .sign_in_to("admin@example.com", "wrong password 1", "")
+            .await;
+        assert_eq!(page.status, 401);
+        assert!(
+            page.body
+                .contains("The email address or password is wrong.")
+        );
+        assert!(
+            page.headers
+                .get("content-security-policy")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+        // The right one: a session cookie with every flag.
+        let page = browser
+            .sign_in_to("admin@example.com", ADMIN_PASSWORD, "")
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.location(), "/");
+        let cookies = set_cookies(&page);
+        let session = cookies
+            .iter()
+            .find(|c| c.starts_with("__Host-vs_session="))
+            .unwrap_or_else(|| panic!("{cookies:?}"));
+        for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+            assert!(session.contains(flag), "{session}");
+        }
+        assert!(!session.contains("Domain"), "{session}");
+        let value = session
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1;
+        let (id, mac) = value.split_once('.').unwrap();
+        assert!(
+            uuid::Uuid::parse_str(id).is_ok() && mac.len() == 64,
+            "{value}"
+        );
+        let kept = browser.cookies.clone();
+        let page = browser.get("/").await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("<h1>Friday 1 March 2030</h1>"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("Now · 09:14"), "{}", page.body);
+        // A forged MAC is no sign-in.
+        let mut forged = Browser::new(app);
+        forged.cookies = vec![(
+            "__Host-vs_session".to_owned(),
+            format!("{id}.{}", "0".repeat(64)),
+        )];
+        assert_eq!(forged.get("/").await.status, 303);
+
+        // Signing out needs the page's token.
+        let csrf = browser.csrf().await;
+        assert_eq!(browser.post("/sign-out", &[]).await.status, 403);
+        let wrong = browser
+            .post("/sign-out", &[("csrf", &"ab".repeat(32))])
+            .await;
+        assert_eq!(wrong.status, 403);
+        assert!(wrong.body.contains("The form has expired"));
+        assert_eq!(browser.get("/").await.status, 200);
+        let page = browser.post("/sign-out", &[("csrf", &csrf)]).await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/sign-in?done=signed-out");
+        assert!(
+            browser
+                .cookies
+                .iter()
+                .all(|(k, _)| k != "__Host-vs_session")
+        );
+        // The old cookie no longer works: the sign-in ended on the server.
+        let mut replay = Browser::new(app);
+        replay.cookies = kept;
+        assert_eq!(replay.get("/").await.status, 303);
+    }
+);
+
+on_both_backends!(
+    the_sign_in_form_needs_its_own_token,
+    &[],
+    async |app: &TestApp| {
+        app.admin_token().await;
+        let mut browser = Browser::new(app);
+        let form = [
+            ("email", "admin@example.com"),
+            ("password", ADMIN_PASSWORD),
+            ("next", "/"),
+        ];
+        // No pre-session cookie, no token: refused before any password check.
+        let page = browser.post("/sign-in", &form).await;
+        assert_eq!(page.status, 403);
+        assert!(page.body.contains("<h1>The form has expired</h1>"));
+        // With the cookie but another token.
+        let csrf = browser.get("/sign-in").await.field("csrf");
+        let mut bad = form.to_vec();
+        bad.push(("csrf", "00"));
+        assert_eq!(browser.post("/sign-in", &bad).await.status, 403);
+        // Another browser's token does not fit this browser's cookie.
+        let mut other = Browser::new(app);
+        let theirs = other.get("/sign-in").await.field("csrf");
+        assert_ne!(theirs, csrf);
+        let mut crossed = form.to_vec();
+        crossed.push(("csrf", &theirs));
+        assert_eq!(browser.post("/sign-in", &crossed).await.status, 403);
+        let mut good = form.to_vec();
+        good.push(("csrf", &csrf));
+        assert_eq!(browser.post("/sign-in", &good).await.status, 303);
+    }
+);
+
+on_both_backends!(
+    deep_links_come_back_after_signing_in_but_never_leave_the_site,
+    &[],
+    async |app: &TestApp| {
+        app.admin_token().await;
+        let mut browser = Browser::new(app);
+        let page = browser.get("/book?date=2030-03-04").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/sign-in?next=/book%3Fdate%3D2030-03-04");
+        let page = browser
+            .sign_in_to(
+                "admin@example.com",
+                ADMIN_PASSWORD,
+                "/book%3Fdate%3D2030-03-04",
+            )
+            .await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/book?date=2030-03-04");
+        for evil in [
+            "//evil.example",
+            "/%2Fevil.example",
+            "%2F%2Fevil.example",
+            "/%5Cevil.example",
+            "%2F%5Cevil.example",
+            "https://evil.example",
+            "https:evil.example",
+            "javascript:alert(1)",
+            "/%252F%252Fevil.example",
+            "%2F%09%2Fevil.example",
+        ] {
+            let mut browser = Browser::new(app);
+            let page = browser
+                .sign_in_to("admin@example.com", ADMIN_PASSWORD, evil)
+                .await;
+            assert_eq!(page.status, 303, "{evil}");
+            assert_eq!(page.location(), "/", "{evil}");
+            // The form does not even carry it.
+            let form = browser.get(&format!("/sign-in?next={evil}")).await;
+            assert!(!form.body.contains("evil.example"), "{evil}");
+        }
+    }
+);
+
+on_both_backends!(
+    another_users_appointment_is_a_404_page,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        app.staff_token(&admin, "ann@example.com").await;
+        let id = api_book(app, &admin, DEFAULT_CALENDAR, MONDAY_10, "checkup").await;
+        let mut staff = Browser::new(app);
+        staff.sign_in("ann@example.com", STAFF_PASSWORD).await;
+        let csrf = staff.csrf().await;
+        for path in [
+            format!("/appointment/{id}"),
+            format!("/appointment/{id}/cancel"),
+            "/appointment/not-an-id".to_owned(),
+            format!("/?calendar={DEFAULT_CALENDAR}"),
+            format!("/book?calendar={DEFAULT_CALENDAR}"),
+        ] {
+            let page = staff.get(&path).await;
+            assert_eq!(page.status, 404, "{path}");
+            assert!(page.body.contains("<h1>Page not found</h1>"), "{path}");
+            assert!(!page.body.contains("checkup"), "{path}");
+        }
+        let page = staff
+            .post(&format!("/appointment/{id}/cancel"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(page.status, 404);
+        let page = staff
+            .post(
+                &format!("/appointment/{id}/reschedule"),
+                &[("csrf", &csrf), ("start", "2030-03-04T19:00:00Z")],
+            )
+            .await;
+        assert_eq!(page.status, 404);
+        // Staff without a calendar see what to do, not the administrator's.
+        let page = staff.get("/").await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("You have no calendar yet"),
+            "{}",
+            page.body
+        );
+        // The administrator sees it, unchanged.
+        let mut owner = Browser::new(app);
+        owner.sign_in("admin@example.com", ADMIN_PASSWORD).await;
+        let page = owner.get(&format!("/appointment/{id}")).await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body
+                .contains("<span class=\"tag ok\">Confirmed</span>")
+        );
+    }
+);
+
+on_both_backends!(
+    a_cancelled_appointment_is_struck_through_and_caller_text_is_escaped,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        let id = api_book(
+            app,
+            &admin,
+            DEFAULT_CALENDAR,
+            MONDAY_10,
+            "<script>alert(1)</script>",
+        )
+        .await;
+        let mut browser = Browser::new(app);
+        browser.sign_in("admin@example.com", ADMIN_PASSWORD).await;
+        let page = browser.get("/?date=2030-03-04").await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains("<script>"), "{}", page.body);
+        assert!(
+            page.body
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+                || page.body.contains("&lt;script&gt;"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("Ann O&#39;Brien &#38; Co")
+                || page.body.contains("Ann O&#x27;Brien &amp; Co"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("10:00–10:30"));
+        assert!(page.body.contains("+14155550123"));
+        assert!(page.body.contains(">Staff<"));
+        // Cancel through the confirmation page.
+        let confirm = browser.get(&format!("/appointment/{id}/cancel")).await;
+        assert_eq!(confirm.status, 200);
+        assert!(confirm.body.contains("Cancel this appointment?"));
+        let csrf = confirm.field("csrf");
+        let page = browser
+            .post(
+                &format!("/appointment/{id}/cancel"),
+                &[("csrf", &csrf), ("reason", "caller asked")],
+            )
+            .await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), format!("/appointment/{id}?done=cancelled"));
+        let (_, body) = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/appointments/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(body["status"], "cancelled");
+        assert_eq!(body["cancel_reason"], "caller asked");
+        let page = browser.get("/?date=2030-03-04&view=week").await;
+        assert!(
+            page.body.contains("class=\"appt cancelled\""),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("<s>10:00–10:30</s>"), "{}", page.body);
+        assert!(page.body.contains(">Cancelled<"));
+        let page = browser
+            .get(&format!("/appointment/{id}?done=cancelled"))
+            .await;
+        assert!(page.body.contains("The appointment has been cancelled."));
+        assert!(!page.body.contains("Reschedule"));
+        // Cancelling again says so.
+        let page = browser
+            .post(&format!("/appointment/{id}/cancel"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(
+            page.location(),
+            format!("/appointment/{id}?done=already-cancelled")
+        );
+    }
+);
+
+on_both_backends!(
+    a_double_submitted_booking_books_once_and_can_be_moved,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        let mut browser = Browser::new(app);
+        browser.sign_in("admin@example.com", ADMIN_PASSWORD).await;
+        let form = browser.get("/book?date=2030-03-04").await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        assert!(form.body.contains("09:00–09:30"), "{}", form.body);
+        let (csrf, key) = (form.field("csrf"), form.field("key"));
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("key", key.as_str()),
+            ("calendar", DEFAULT_CALENDAR),
+            ("date", "2030-03-04"),
+            ("start", "2030-03-04T17:00:00+00:00"),
+            ("name", "Bo Diaz"),
+            ("phone", "(415) 555-0199"),
+            ("purpose", "cleaning"),
+        ];
+        let first = browser.post("/book", &fields).await;
+        assert_eq!(first.status, 303, "{}", first.body);
+        let second = browser.post("/book", &fields).await;
+        assert_eq!(second.status, 303, "{}", second.body);
+        assert_eq!(first.location(), second.location());
+        let (_, list) = app
+            .api(Method::GET, "/api/v1/appointments", Some(&admin), None)
+            .await;
+        let items: Vec<&Value> = list["items"].as_array().unwrap().iter().collect();
+        assert_eq!(items.len(), 1, "{list}");
+        assert_eq!(items[0]["customer_phone"], "+14155550199");
+        let id = items[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(first.location(), format!("/appointment/{id}?done=booked"));
+        // Without the token: refused, nothing booked.
+        let mut without = fields.to_vec();
+        without[0] = ("csrf", "");
+        without[1] = ("key", "6f0e8a52-0d8c-4d4b-9d7e-8f3f0f0b1c2d");
+        assert_eq!(browser.post("/book", &without).await.status, 403);
+        // A refusal keeps the form and says why.
+        let mut bad = fields.to_vec();
+        bad[1] = ("key", "6f0e8a52-0d8c-4d4b-9d7e-8f3f0f0b1c2d");
+        bad[6] = ("phone", "12");
+        let page = browser.post("/book", &bad).await;
+        assert_eq!(page.status, 422);
+        assert!(page.body.contains("Phone:"), "{}", page.body);
+        assert!(page.body.contains("value=\"Bo Diaz\""));
+        // Move it from its page's picker.
+        let page = browser.get(&format!("/appointment/{id}")).await;
+        assert!(
+            page.body.contains("Free times on Monday 4 March 2030"),
+            "{}",
+            page.body
+        );
+        let csrf = page.field("csrf");
+        let moved = browser
+            .post(
+                &format!("/appointment/{id}/reschedule"),
+                &[("csrf", &csrf), ("start", "2030-03-04T21:00:00Z")],
+            )
+            .await;
+        assert_eq!(moved.status, 303);
+        assert_eq!(
+            moved.location(),
+            format!("/appointment/{id}?done=rescheduled")
+        );
+        let (_, body) = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/appointments/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(body["start"], "2030-03-04T13:00:00-08:00");
+        // Outside the hours: back to the page with the reason.
+        let refused = browser
+            .post(
+                &format!("/appointment/{id}/reschedule"),
+                &[("csrf", &csrf), ("start", "2030-03-04T03:00:00Z")],
+            )
+            .await;
+        assert_eq!(
+            refused.location(),
+            format!("/appointment/{id}?done=slot-taken")
+        );
+    }
+);
+
+on_both_backends!(
+    a_password_change_sign_out_everywhere_or_account_deletion_ends_the_browser_sign_in,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        let mut browser = Browser::new(app);
+        browser.sign_in("admin@example.com", ADMIN_PASSWORD).await;
+        assert_eq!(browser.get("/").await.status, 200);
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/auth/password",
+                Some(&admin),
+                Some(&json!({"current_password": ADMIN_PASSWORD, "new_password": "a new password 2"})),
+            )
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+        let page = browser.get("/").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/sign-in");
+
+        let mut browser = Browser::new(app);
+        browser
+            .sign_in("admin@example.com", "a new password 2")
+            .await;
+        assert_eq!(browser.get("/").await.status, 200);
+        let token = app.login("admin@example.com", "a new password 2").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, _) = app
+            .api(Method::POST, "/auth/logout-all", Some(&token), None)
+            .await;
+        assert!(status.is_success());
+        assert_eq!(browser.get("/").await.status, 303);
+
+        // Deleting the account ends its browser sign-in as well.
+        let token = app.login("admin@example.com", "a new password 2").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let staff = app.staff_token(&token, "ann@example.com").await;
+        let mut browser = Browser::new(app);
+        browser.sign_in("ann@example.com", STAFF_PASSWORD).await;
+        assert_eq!(browser.get("/").await.status, 200);
+        let (status, body) = app
+            .api(Method::DELETE, "/api/v1/me", Some(&staff), None)
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+        let page = browser.get("/").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/sign-in");
+    }
+);
+
+on_both_backends!(
+    failed_dashboard_sign_ins_are_throttled_like_the_api,
+    &[],
+    async |app: &TestApp| {
+        app.admin_token().await;
+        let mut browser = Browser::new(app);
+        for _ in 0..5 {
+            let page = browser
+                .sign_in_to("admin@example.com", "wrong password 1", "")
+                .await;
+            assert_eq!(page.status, 401);
+        }
+        // The account is throttled now, for the API and the dashboard alike.
+        let page = browser
+            .sign_in_to("admin@example.com", ADMIN_PASSWORD, "")
+            .await;
+        assert_eq!(page.status, 429, "{}", page.body);
+        assert!(page.body.contains("Too many failed sign-ins"));
+        let (status, _) = app
+            .api(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(&json!({"email": "admin@example.com", "password": ADMIN_PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, 429);
+    }
+);
+
+on_both_backends!(
+    plain_http_development_drops_the_secure_prefix,
+    &[("WEB_COOKIE_SECURE", "false")],
+    async |app: &TestApp| {
+        app.admin_token().await;
+        let mut browser = Browser::new(app);
+        let page = browser
+            .sign_in_to("admin@example.com", ADMIN_PASSWORD, "")
+            .await;
+        let cookies = set_cookies(&page);
+        let session = cookies
+            .iter()
+            .find(|c| c.starts_with("vs_session="))
+            .unwrap_or_else(|| panic!("{cookies:?}"));
+        assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"));
+        assert!(!session.contains("Secure"), "{session}");
+        assert_eq!(browser.get("/").await.status, 200);
+        // The stylesheet is ours, from our origin.
+        let css = browser.get("/static/style.css").await;
+        assert_eq!(css.status, 200);
+        assert!(
+            css.headers
+                .get("content-type")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("text/css")
+        );
+        // The JSON API keeps its paths and its JSON 404.
+        let (status, body) = app.api(Method::GET, "/api/v1/nothing", None, None).await;
+        assert_eq!(status, 404);
+        assert!(body.is_object());
+    }
+);
