@@ -396,6 +396,7 @@ impl Services {
                 sessions: repo.clone(),
                 throttle: repo.clone(),
                 hasher: Arc::new(hasher),
+                pause: Arc::new(TokioPause),
                 tokens: Arc::new(tokens),
                 calendars: repo.clone(),
                 audit: repo.clone(),
@@ -534,6 +535,18 @@ impl MetricsRender for StoreMetrics {
                 handle.render()
             }
             None => String::new(),
+        }
+    }
+}
+
+/// The sign-in backoff's waits, on tokio's timer.
+struct TokioPause;
+
+#[async_trait::async_trait]
+impl voice_scheduler_domain::ports::Pause for TokioPause {
+    async fn pause(&self, duration: chrono::Duration) {
+        if let Ok(duration) = duration.to_std() {
+            tokio::time::sleep(duration).await;
         }
     }
 }

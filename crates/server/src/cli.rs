@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use voice_scheduler_domain::accounts::RegisterError;
 use voice_scheduler_domain::ports::SystemClock;
-use voice_scheduler_domain::{Email, NewPassword, PersonName};
+use voice_scheduler_domain::{Email, PersonName};
 use voice_scheduler_store::Store;
 
 use crate::app::{Application, Services, seed_first_calendar};
@@ -261,7 +261,7 @@ async fn create_admin(settings: &Settings, email: &str, name: Option<&str>) -> a
     let name = PersonName::parse(&name).map_err(|e| InvalidInput(format!("--name: {e}")))?;
     let password = read_password()?;
     let password =
-        NewPassword::parse(&password).map_err(|e| InvalidInput(format!("password: {e}")))?;
+        voice_scheduler_auth::new_password(&password).map_err(|e| InvalidInput(format!("password: {e}")))?;
     let store = Store::connect(&settings.database_url).await?;
     store.migrate().await?;
     // The administrator owns the first calendar, even before the first start.
