@@ -1186,7 +1186,10 @@ on_both_backends!(
         assert_eq!(status, 200, "{me_body}");
         assert_eq!(me_body["email"], ADMIN);
         let (status, body) = refresh(app, &fresh.refresh).await;
-        assert_eq!(status, 200, "the client that changed it stays signed in: {body}");
+        assert_eq!(
+            status, 200,
+            "the client that changed it stays signed in: {body}"
+        );
         assert_eq!(login_status(app, ADMIN, ADMIN_PASSWORD).await, 401);
         assert_eq!(login_status(app, ADMIN, new_password).await, 200);
     }
@@ -1196,7 +1199,13 @@ on_both_backends!(
     the_1000_most_common_passwords_are_refused_whatever_their_case,
     &[],
     async |app: &TestApp| {
-        for common in ["password", "Password1", "12345678", "QWERTYUIOP", "iloveyou"] {
+        for common in [
+            "password",
+            "Password1",
+            "12345678",
+            "QWERTYUIOP",
+            "iloveyou",
+        ] {
             let (status, body) = post(
                 app,
                 "/auth/register",
@@ -1451,5 +1460,106 @@ on_both_backends!(
              AND (SELECT count(*) FROM users WHERE substr(password_hash, 1, 7) = '$2b$12$') = 2",
         )
         .await;
+    }
+);
+
+// ---------------------------------------------------------------------------
+// 9. generated secrets at rest
+
+/// 32 bytes, standard base64 (`ENCRYPTION_KEY`).
+const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// Starts another instance on `app`'s database with `extra` settings.
+async fn another_instance(
+    app: &TestApp,
+    extra: &[(&str, &str)],
+) -> Result<(String, voice_scheduler_server::Settings), String> {
+    let url = app.database_url().to_owned();
+    let vars: Vec<(&str, &str)> = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("DATABASE_URL", url.as_str()),
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    .collect();
+    let settings = voice_scheduler_server::Settings::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .map_err(|e| e.to_string())?;
+    let clock = std::sync::Arc::new(voice_scheduler_domain::ports::FixedClock::new(now()));
+    let built = voice_scheduler_server::Application::build(settings.clone(), clock)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let address = format!("http://127.0.0.1:{}", built.port());
+    tokio::spawn(built.run_until_stopped());
+    Ok((address, settings))
+}
+
+on_both_backends!(
+    generated_secrets_are_sealed_with_the_encryption_key_and_old_plain_ones_resealed,
+    &[("VAPI_WEBHOOK_SECRET", "")],
+    async |app: &TestApp| {
+        // Started without ENCRYPTION_KEY: both generated secrets are plain.
+        assert_db(
+            app,
+            "(SELECT count(*) FROM tool_replies WHERE scope = 'generated-secret') = 2 \
+             AND (SELECT count(*) FROM tool_replies WHERE body LIKE 'sealed:%') = 0",
+        )
+        .await;
+        let token = app.admin_token().await;
+        let store = voice_scheduler_store::Store::connect(app.database_url())
+            .await
+            .unwrap();
+        let (vapi_plain, _) = voice_scheduler_server::secrets::vapi_secret(None, &store, None)
+            .await
+            .unwrap();
+
+        // Another instance with ENCRYPTION_KEY re-seals them, and they are
+        // the same secrets: a token of the first instance works there.
+        let (second, settings) = another_instance(
+            app,
+            &[
+                ("ENCRYPTION_KEY", ENCRYPTION_KEY),
+                ("VAPI_WEBHOOK_SECRET", ""),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_db(
+            app,
+            "(SELECT count(*) FROM tool_replies WHERE scope = 'generated-secret' \
+              AND body LIKE 'sealed:%') = 2",
+        )
+        .await;
+        assert_db(
+            app,
+            &format!("(SELECT count(*) FROM tool_replies WHERE body LIKE '%{vapi_plain}%') = 0"),
+        )
+        .await;
+        let response = app
+            .client
+            .get(format!("{second}/auth/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "the same signing key");
+        let (vapi_opened, _) = voice_scheduler_server::secrets::vapi_secret(
+            None,
+            &store,
+            settings.encryption.as_deref(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(vapi_opened, vapi_plain);
+
+        // Without the key they cannot be read: the start-up says why.
+        let error = another_instance(app, &[("VAPI_WEBHOOK_SECRET", "")])
+            .await
+            .unwrap_err();
+        assert!(error.contains("ENCRYPTION_KEY"), "{error}");
     }
 );

@@ -460,10 +460,7 @@ impl AccountService {
         let user = match found {
             Some((user, _)) if verified => user,
             _ => {
-                let keys: Vec<String> = [account, address, pair]
-                    .into_iter()
-                    .flatten()
-                    .collect();
+                let keys: Vec<String> = [account, address, pair].into_iter().flatten().collect();
                 if let Err(e) = self.ports.throttle.record_failure(&keys, now).await {
                     tracing::warn!(error = %e, "could not record a failed sign-in");
                 }

@@ -1279,7 +1279,9 @@ mod tests {
         let missing = dir.join("missing").to_str().unwrap().to_owned();
         let err = settings(&[("GOOGLE_CLIENT_SECRET_FILE", &missing)]).unwrap_err();
         assert!(
-            err.0.iter().any(|p| p.variable == "GOOGLE_CLIENT_SECRET_FILE"),
+            err.0
+                .iter()
+                .any(|p| p.variable == "GOOGLE_CLIENT_SECRET_FILE"),
             "{err}"
         );
         let empty = write("empty", "\n");
