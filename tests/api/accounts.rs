@@ -449,10 +449,35 @@ on_both_backends!(
     open_registration_makes_staff_and_never_lets_anonymous_choose_a_role,
     &[("ALLOW_REGISTRATION", "true")],
     async |app: &TestApp| {
+        // The first account is the administrator and is shown (bootstrap).
         let admin = app.register(None, ADMIN, ADMIN_PASSWORD).await;
         assert_eq!(admin["role"], "admin");
-        let staff = app.register(None, STAFF, STAFF_PASSWORD).await;
-        assert_eq!(staff["role"], "staff", "{staff}");
+        let (status, accepted) = post(
+            app,
+            "/auth/register",
+            None,
+            json!({"email": STAFF, "password": STAFF_PASSWORD, "name": "Sam Staff"}),
+        )
+        .await;
+        assert_eq!(status, 202, "{accepted}");
+        assert_eq!(accepted["status"], "accepted", "{accepted}");
+        assert!(accepted.get("id").is_none(), "{accepted}");
+        // It was created, as staff.
+        let token = app.login(ADMIN, ADMIN_PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, users) = app
+            .api(Method::GET, "/api/v1/users", Some(&token), None)
+            .await;
+        let roles: Vec<(&str, &str)> = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| (u["email"].as_str().unwrap(), u["role"].as_str().unwrap()))
+            .collect();
+        assert_eq!(roles, [(ADMIN, "admin"), (STAFF, "staff")]);
+        assert_eq!(login_status(app, STAFF, STAFF_PASSWORD).await, 200);
         for role in ["admin", "staff"] {
             let (status, body) = post(
                 app,
@@ -463,12 +488,37 @@ on_both_backends!(
             .await;
             assert_eq!(status, 403, "{role}: {body}");
         }
-        // Open registration does not reopen an address that is taken.
+        // A taken address (in another case, or the administrator's) gets
+        // exactly the answer a free one gets: nothing tells them apart.
+        for taken in ["STAFF@example.com", ADMIN] {
+            let (status, body) = post(
+                app,
+                "/auth/register",
+                None,
+                json!({"email": taken, "password": "some password 1", "name": "Again"}),
+            )
+            .await;
+            assert_eq!(status, 202, "{taken}: {body}");
+            assert_eq!(body, accepted, "{taken}");
+        }
+        // ... but it reopens nothing: the passwords are unchanged, no account
+        // was added, and each attempt is in the audit log.
+        assert_eq!(login_status(app, STAFF, "some password 1").await, 401);
+        assert_eq!(login_status(app, STAFF, STAFF_PASSWORD).await, 200);
+        assert_eq!(login_status(app, ADMIN, ADMIN_PASSWORD).await, 200);
+        assert_db(app, "(SELECT count(*) FROM users) = 2").await;
+        assert_db(
+            app,
+            "(SELECT count(*) FROM audit_log WHERE action = 'user.register' \
+             AND outcome = 'denied' AND detail LIKE '%already has an account%') = 2",
+        )
+        .await;
+        // An administrator creating accounts is trusted with the truth.
         let (status, body) = post(
             app,
             "/auth/register",
-            None,
-            json!({"email": "STAFF@example.com", "password": "some password 1", "name": "Again"}),
+            Some(&token),
+            json!({"email": STAFF, "password": "some password 1", "name": "Again"}),
         )
         .await;
         assert_eq!(status, 409, "{body}");
@@ -1091,7 +1141,7 @@ on_both_backends!(
 );
 
 on_both_backends!(
-    changing_the_password_ends_every_other_sign_in,
+    changing_the_password_ends_every_sign_in_and_signs_this_client_in_again,
     &[],
     async |app: &TestApp| {
         app.register(None, ADMIN, ADMIN_PASSWORD).await;
@@ -1115,16 +1165,84 @@ on_both_backends!(
         }
         // Nothing above changed anything.
         assert_eq!(me_status(app, &other.access).await, 200);
+        assert_eq!(me_status(app, &this.access).await, 200);
 
         let (status, body) = change(Some(this.access.clone()), ADMIN_PASSWORD, new_password).await;
-        assert_eq!(status, 204, "{body}");
-        assert_eq!(me_status(app, &this.access).await, 200);
-        assert_eq!(me_status(app, &other.access).await, 401);
-        assert_eq!(refresh(app, &other.refresh).await.0, 401);
-        let (status, body) = refresh(app, &this.refresh).await;
-        assert_eq!(status, 200, "the sign-in that changed it goes on: {body}");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["token_type"], "Bearer", "{body}");
+        let fresh = SignIn::from_body(&body);
+        // Every sign-in ended, the one that made the change included: its
+        // access token (issued before the change) and refresh token too.
+        for old in [&this, &other] {
+            assert_eq!(me_status(app, &old.access).await, 401);
+            assert_eq!(refresh(app, &old.refresh).await.0, 401);
+        }
+        // The new pair is a new sign-in that works and rotates.
+        assert_ne!(
+            jwt_parts(&fresh.access).1["sid"],
+            jwt_parts(&this.access).1["sid"]
+        );
+        let (status, me_body) = me(app, &fresh.access).await;
+        assert_eq!(status, 200, "{me_body}");
+        assert_eq!(me_body["email"], ADMIN);
+        let (status, body) = refresh(app, &fresh.refresh).await;
+        assert_eq!(
+            status, 200,
+            "the client that changed it stays signed in: {body}"
+        );
         assert_eq!(login_status(app, ADMIN, ADMIN_PASSWORD).await, 401);
         assert_eq!(login_status(app, ADMIN, new_password).await, 200);
+    }
+);
+
+on_both_backends!(
+    the_1000_most_common_passwords_are_refused_whatever_their_case,
+    &[],
+    async |app: &TestApp| {
+        for common in [
+            "password",
+            "Password1",
+            "12345678",
+            "QWERTYUIOP",
+            "iloveyou",
+        ] {
+            let (status, body) = post(
+                app,
+                "/auth/register",
+                None,
+                json!({"email": ADMIN, "password": common, "name": "Ann Admin"}),
+            )
+            .await;
+            assert_eq!(status, 422, "{common}: {body}");
+            assert_eq!(fields(&body), ["password"], "{body}");
+            assert!(
+                body["error"]["fields"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("common"),
+                "{body}"
+            );
+        }
+        let token = app.admin_token().await;
+        let (status, body) = post(
+            app,
+            "/auth/password",
+            Some(&token),
+            json!({"current_password": ADMIN_PASSWORD, "new_password": "Baseball"}),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(fields(&body), ["new_password"], "{body}");
+        // Refused, so nothing changed.
+        assert_eq!(me_status(app, &token).await, 200);
+        let (status, body) = post(
+            app,
+            "/auth/register",
+            Some(&token),
+            json!({"email": STAFF, "password": "football", "name": "Sam Staff"}),
+        )
+        .await;
+        assert_eq!(status, 422, "by an administrator too: {body}");
     }
 );
 
@@ -1156,6 +1274,51 @@ on_both_backends!(
         assert_eq!(retry_after, 300);
         app.clock.advance(Duration::minutes(6));
         assert_eq!(login_status(app, ADMIN, ADMIN_PASSWORD).await, 200);
+    }
+);
+
+on_both_backends!(
+    failures_from_one_address_lock_only_that_address_out_of_the_account,
+    &[("TRUSTED_PROXIES", "127.0.0.1")],
+    async |app: &TestApp| {
+        app.register(None, ADMIN, ADMIN_PASSWORD).await;
+        let a = [("X-Forwarded-For", "198.51.100.1")];
+        let b = [("X-Forwarded-For", "203.0.113.2")];
+        for _ in 0..5 {
+            let response = login_attempt(app, ADMIN, "wrong password 1", &a).await;
+            assert_eq!(response.status(), 401);
+        }
+        // A is locked out of the account, even with the right password.
+        assert_throttled(login_attempt(app, ADMIN, ADMIN_PASSWORD, &a).await).await;
+        // From B the right password works, after the account's backoff (five
+        // recent failures: the longest wait, 2 s, before the check).
+        let started = std::time::Instant::now();
+        let response = login_attempt(app, ADMIN, ADMIN_PASSWORD, &b).await;
+        let took = started.elapsed();
+        assert_eq!(response.status(), 200);
+        assert!(
+            took >= std::time::Duration::from_millis(2000),
+            "the backoff was not applied: {took:?}"
+        );
+        // A is still locked; B signs in at once now that it got in.
+        assert_throttled(login_attempt(app, ADMIN, ADMIN_PASSWORD, &a).await).await;
+        let started = std::time::Instant::now();
+        let response = login_attempt(app, ADMIN, ADMIN_PASSWORD, &b).await;
+        assert_eq!(response.status(), 200);
+        assert!(started.elapsed() < std::time::Duration::from_millis(2000));
+        // The lock is in the database, per account and address.
+        assert_db(
+            app,
+            "(SELECT count(*) FROM login_failures \
+              WHERE key = 'account:admin@example.com|address:198.51.100.1') = 5",
+        )
+        .await;
+        // A wrong password from B is one failure for B, not a lock.
+        let response = login_attempt(app, ADMIN, "wrong password 1", &b).await;
+        assert_eq!(response.status(), 401);
+        app.clock.advance(Duration::minutes(16));
+        let response = login_attempt(app, ADMIN, ADMIN_PASSWORD, &a).await;
+        assert_eq!(response.status(), 200, "A's lock ends with the window");
     }
 );
 
@@ -1297,5 +1460,106 @@ on_both_backends!(
              AND (SELECT count(*) FROM users WHERE substr(password_hash, 1, 7) = '$2b$12$') = 2",
         )
         .await;
+    }
+);
+
+// ---------------------------------------------------------------------------
+// 9. generated secrets at rest
+
+/// 32 bytes, standard base64 (`ENCRYPTION_KEY`).
+const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// Starts another instance on `app`'s database with `extra` settings.
+async fn another_instance(
+    app: &TestApp,
+    extra: &[(&str, &str)],
+) -> Result<(String, voice_scheduler_server::Settings), String> {
+    let url = app.database_url().to_owned();
+    let vars: Vec<(&str, &str)> = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("DATABASE_URL", url.as_str()),
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    .collect();
+    let settings = voice_scheduler_server::Settings::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .map_err(|e| e.to_string())?;
+    let clock = std::sync::Arc::new(voice_scheduler_domain::ports::FixedClock::new(now()));
+    let built = voice_scheduler_server::Application::build(settings.clone(), clock)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let address = format!("http://127.0.0.1:{}", built.port());
+    tokio::spawn(built.run_until_stopped());
+    Ok((address, settings))
+}
+
+on_both_backends!(
+    generated_secrets_are_sealed_with_the_encryption_key_and_old_plain_ones_resealed,
+    &[("VAPI_WEBHOOK_SECRET", "")],
+    async |app: &TestApp| {
+        // Started without ENCRYPTION_KEY: both generated secrets are plain.
+        assert_db(
+            app,
+            "(SELECT count(*) FROM tool_replies WHERE scope = 'generated-secret') = 2 \
+             AND (SELECT count(*) FROM tool_replies WHERE body LIKE 'sealed:%') = 0",
+        )
+        .await;
+        let token = app.admin_token().await;
+        let store = voice_scheduler_store::Store::connect(app.database_url())
+            .await
+            .unwrap();
+        let (vapi_plain, _) = voice_scheduler_server::secrets::vapi_secret(None, &store, None)
+            .await
+            .unwrap();
+
+        // Another instance with ENCRYPTION_KEY re-seals them, and they are
+        // the same secrets: a token of the first instance works there.
+        let (second, settings) = another_instance(
+            app,
+            &[
+                ("ENCRYPTION_KEY", ENCRYPTION_KEY),
+                ("VAPI_WEBHOOK_SECRET", ""),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_db(
+            app,
+            "(SELECT count(*) FROM tool_replies WHERE scope = 'generated-secret' \
+              AND body LIKE 'sealed:%') = 2",
+        )
+        .await;
+        assert_db(
+            app,
+            &format!("(SELECT count(*) FROM tool_replies WHERE body LIKE '%{vapi_plain}%') = 0"),
+        )
+        .await;
+        let response = app
+            .client
+            .get(format!("{second}/auth/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "the same signing key");
+        let (vapi_opened, _) = voice_scheduler_server::secrets::vapi_secret(
+            None,
+            &store,
+            settings.encryption.as_deref(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(vapi_opened, vapi_plain);
+
+        // Without the key they cannot be read: the start-up says why.
+        let error = another_instance(app, &[("VAPI_WEBHOOK_SECRET", "")])
+            .await
+            .unwrap_err();
+        assert!(error.contains("ENCRYPTION_KEY"), "{error}");
     }
 );

@@ -26,6 +26,14 @@
 //!   hash that does not parse, or whose cost is above 16 (hours of CPU at
 //!   cost 31), is reported with context so an operator sees it.
 //!
+//! # Common passwords: [`new_password`]
+//!
+//! - The 1,000 most common passwords are refused for new passwords, compared
+//!   case-insensitively ([`is_common_password`]). The list is
+//!   `src/common_passwords.txt`, the first 1,000 entries of the zxcvbn
+//!   crate's password frequency list (MIT licence), lower-cased and compiled
+//!   in with `include_str!`.
+//!
 //! # Access tokens: [`JwtAccessTokens`]
 //!
 //! - **jsonwebtoken with its pure-Rust (RustCrypto) backend**, default
@@ -55,10 +63,12 @@
 //! - [`generate_secret`] makes a secret from the operating system's CSPRNG
 //!   for installations that keep a generated one in the database.
 
+mod common;
 mod jwt_crypto;
 mod password;
 mod tokens;
 
+pub use common::{is_common_password, new_password};
 pub use password::{BcryptHasher, DEFAULT_COST, MAX_COST, MIN_COST};
 pub use tokens::{
     JwtAccessTokens, LEEWAY_SECONDS, MAX_LIFETIME_SECONDS, MIN_SECRET_BYTES, generate_secret,

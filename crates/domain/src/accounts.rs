@@ -9,18 +9,31 @@ use chrono::{DateTime, Duration, Utc};
 use crate::person::{Email, PersonName};
 use crate::ports::{
     AccessClaims, AccessTokens, Actor, AuditEntry, AuditLog, CalendarRepository, Clock,
-    LoginThrottle, NewUser, PasswordHasher, RotateError, Session, SessionRepository,
+    LoginThrottle, NewUser, PasswordHasher, Pause, RotateError, Session, SessionRepository,
     StoreUserError, UserRepository,
 };
 use crate::user::{NewPassword, RefreshToken, Role, SessionId, User, UserId, account_key};
 
-/// How many failed sign-ins are allowed within a window before further tries
-/// are refused until the oldest failure leaves the window.
+/// How failed sign-ins are throttled (OWASP ASVS 2.2.1: no hard lock that
+/// anyone can put on anyone's account):
+///
+/// - `per_account` failures for one account **from one client address**
+///   within `window` refuse that address's further tries for that account
+///   until the oldest failure leaves the window. Other addresses are not
+///   locked out of the account: the right password from elsewhere works.
+/// - `per_address` failures from one address (whatever the accounts) refuse
+///   every sign-in from that address the same way.
+/// - Failures for an account from anywhere slow its sign-ins down: before the
+///   password is checked the answer waits [`ThrottlePolicy::backoff`] — a
+///   delay that doubles from `backoff_base` with each recent failure, up to
+///   `backoff_max`. Never a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
     pub window: Duration,
     pub per_account: u32,
     pub per_address: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
 }
 
 impl Default for ThrottlePolicy {
@@ -29,7 +42,27 @@ impl Default for ThrottlePolicy {
             window: Duration::minutes(15),
             per_account: 5,
             per_address: 20,
+            backoff_base: Duration::milliseconds(250),
+            backoff_max: Duration::seconds(2),
         }
+    }
+}
+
+impl ThrottlePolicy {
+    /// The wait before checking a password for an account that failed
+    /// `failures` times within the window (from any address): none without
+    /// failures, then `backoff_base` doubling with each failure, at most
+    /// `backoff_max`.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        if failures == 0 {
+            return Duration::zero();
+        }
+        let doublings = (failures - 1).min(30);
+        let factor = 1i32 << doublings;
+        self.backoff_base
+            .checked_mul(factor)
+            .unwrap_or(self.backoff_max)
+            .min(self.backoff_max)
     }
 }
 
@@ -88,6 +121,18 @@ pub struct Registration {
     pub password: NewPassword,
     /// Only an administrator may choose; staff otherwise.
     pub role: Option<Role>,
+}
+
+/// What a registration did, as the caller may learn it.
+#[derive(Debug, Clone)]
+pub enum Registered {
+    /// The account was created (the first account of the installation, or
+    /// one made by an administrator): it is shown.
+    Created(User),
+    /// Open registration by an anonymous caller: the same answer whether an
+    /// account was created or the address already had one, so registering
+    /// does not reveal which addresses have accounts.
+    Accepted,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +198,8 @@ pub struct AccountPorts {
     pub sessions: Arc<dyn SessionRepository>,
     pub throttle: Arc<dyn LoginThrottle>,
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Waits out the sign-in backoff.
+    pub pause: Arc<dyn Pause>,
     pub tokens: Arc<dyn AccessTokens>,
     pub calendars: Arc<dyn CalendarRepository>,
     pub audit: Arc<dyn AuditLog>,
@@ -176,15 +223,18 @@ impl AccountService {
     }
 
     /// Creates an account. Anonymous: the first account of an installation
-    /// becomes its administrator (and owns the calendars nobody owns yet);
-    /// after that only when registration is open, as staff. An administrator
-    /// may create accounts of either role at any time.
+    /// becomes its administrator (and owns the calendars nobody owns yet) and
+    /// is shown; after that only when registration is open, as staff, and
+    /// the answer is [`Registered::Accepted`] whether the address was free or
+    /// already had an account (that attempt is audited and creates nothing).
+    /// An administrator may create accounts of either role at any time, and
+    /// learns when an address is taken.
     pub async fn register(
         &self,
         by: Option<&Principal>,
         registration: Registration,
         origin: &Origin,
-    ) -> Result<User, RegisterError> {
+    ) -> Result<Registered, RegisterError> {
         let now = self.ports.clock.now();
         match by {
             Some(p) if !p.user.is_admin() => return Err(RegisterError::Forbidden),
@@ -202,6 +252,8 @@ impl AccountService {
             }
             _ => {}
         }
+        // Hashed before the address is looked at: a taken address costs the
+        // same bcrypt time as a free one.
         let password = self
             .ports
             .hasher
@@ -216,13 +268,16 @@ impl AccountService {
             password: password.clone(),
             created_at: now,
         };
-        let created = match by {
-            Some(_) => self
-                .ports
-                .users
-                .create(new(registration.role.unwrap_or(Role::Staff)), false)
-                .await
-                .map_err(register_error)?,
+        let (created, registered) = match by {
+            Some(_) => {
+                let user = self
+                    .ports
+                    .users
+                    .create(new(registration.role.unwrap_or(Role::Staff)), false)
+                    .await
+                    .map_err(register_error)?;
+                (user.clone(), Registered::Created(user))
+            }
             None => match self.ports.users.create(new(Role::Admin), true).await {
                 Ok(admin) => {
                     let adopted = self
@@ -232,14 +287,31 @@ impl AccountService {
                         .await
                         .map_err(RegisterError::Unknown)?;
                     tracing::info!(user = %admin.id, adopted, "first administrator registered");
-                    admin
+                    (admin.clone(), Registered::Created(admin))
                 }
-                Err(StoreUserError::NotFirst) if self.settings.allow_registration => self
-                    .ports
-                    .users
-                    .create(new(Role::Staff), false)
-                    .await
-                    .map_err(register_error)?,
+                Err(StoreUserError::NotFirst) if self.settings.allow_registration => {
+                    match self.ports.users.create(new(Role::Staff), false).await {
+                        Ok(user) => (user, Registered::Accepted),
+                        Err(StoreUserError::EmailTaken) => {
+                            self.audit(AuditEntry {
+                                at: now,
+                                actor: Actor::Anonymous,
+                                action: "user.register",
+                                resource: None,
+                                outcome: "denied",
+                                address: origin.address.clone(),
+                                detail: Some(format!(
+                                    "open registration for {}, which already has an account: \
+                                     answered as accepted, nothing created",
+                                    registration.email.masked()
+                                )),
+                            })
+                            .await;
+                            return Ok(Registered::Accepted);
+                        }
+                        Err(e) => return Err(register_error(e)),
+                    }
+                }
                 Err(StoreUserError::NotFirst) => return Err(RegisterError::Closed),
                 Err(e) => return Err(register_error(e)),
             },
@@ -258,7 +330,7 @@ impl AccountService {
             )),
         })
         .await;
-        Ok(created)
+        Ok(registered)
     }
 
     /// Creates an administrator whatever the installation's state (the
@@ -311,7 +383,10 @@ impl AccountService {
     }
 
     /// Signs in. Unknown accounts and wrong passwords get the same error after
-    /// the same work; failures are counted per account and per address.
+    /// the same work. Failures are counted per account and client address
+    /// together (a lock for that address only), per address (a lock for
+    /// every account from it) and per account (a growing delay, never a
+    /// lock): see [`ThrottlePolicy`].
     pub async fn login(
         &self,
         email: &str,
@@ -324,14 +399,17 @@ impl AccountService {
             .as_ref()
             .map(|e| format!("account:{}", account_key(e)));
         let address = origin.address.as_ref().map(|a| format!("address:{a}"));
+        let pair = account.as_ref().map(|account| {
+            format!(
+                "{account}|address:{}",
+                origin.address.as_deref().unwrap_or("unknown")
+            )
+        });
         let policy = self.settings.throttle;
+        let since = now - policy.window;
         let mut retry_after = None;
-        for (key, limit) in [
-            (&account, policy.per_account),
-            (&address, policy.per_address),
-        ] {
+        for (key, limit) in [(&pair, policy.per_account), (&address, policy.per_address)] {
             if let Some(key) = key {
-                let since = now - policy.window;
                 let (count, earliest) = self
                     .ports
                     .throttle
@@ -349,6 +427,20 @@ impl AccountService {
             self.audit(failed_login(now, origin, email.as_ref(), "throttled"))
                 .await;
             return Err(LoginError::Throttled { retry_after });
+        }
+        // The account-wide backoff: failures from every address slow the
+        // account's sign-ins down, before the password is checked.
+        if let Some(key) = &account {
+            let (failures, _) = self
+                .ports
+                .throttle
+                .failures_since(key, since)
+                .await
+                .map_err(LoginError::Unknown)?;
+            let delay = policy.backoff(failures);
+            if delay > Duration::zero() {
+                self.ports.pause.pause(delay).await;
+            }
         }
         let found = match &email {
             Some(e) => self
@@ -368,7 +460,7 @@ impl AccountService {
         let user = match found {
             Some((user, _)) if verified => user,
             _ => {
-                let keys: Vec<String> = [account, address].into_iter().flatten().collect();
+                let keys: Vec<String> = [account, address, pair].into_iter().flatten().collect();
                 if let Err(e) = self.ports.throttle.record_failure(&keys, now).await {
                     tracing::warn!(error = %e, "could not record a failed sign-in");
                 }
@@ -382,10 +474,13 @@ impl AccountService {
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        if let Some(key) = &account
-            && let Err(e) = self.ports.throttle.clear(key).await
-        {
-            tracing::warn!(error = %e, "could not clear failed sign-ins");
+        // The address that got in is no longer locked out of the account,
+        // and the account's backoff starts over; other addresses' locks
+        // stay.
+        for key in [&pair, &account].into_iter().flatten() {
+            if let Err(e) = self.ports.throttle.clear(key).await {
+                tracing::warn!(error = %e, "could not clear failed sign-ins");
+            }
         }
         let pair = self
             .start_session(user, now)
@@ -512,15 +607,19 @@ impl AccountService {
         Ok(ended)
     }
 
-    /// Changes the password after checking the current one, and ends every
-    /// other sign-in of the user.
+    /// Changes the password after checking the current one and ends every
+    /// sign-in of the user, the one that made the change included: every
+    /// refresh token is revoked and every access token issued before the
+    /// change is refused (access tokens name their sign-in, which has ended).
+    /// The client that changed it is signed in again: the answer is a new
+    /// pair on a new sign-in.
     pub async fn change_password(
         &self,
         principal: &Principal,
         current: &str,
         new: NewPassword,
         origin: &Origin,
-    ) -> Result<(), PasswordChangeError> {
+    ) -> Result<TokenPair, PasswordChangeError> {
         let now = self.ports.clock.now();
         let stored = self
             .ports
@@ -561,7 +660,11 @@ impl AccountService {
         let ended = self
             .ports
             .sessions
-            .end_all(principal.user.id, Some(principal.session), now)
+            .end_all(principal.user.id, None, now)
+            .await
+            .map_err(PasswordChangeError::Unknown)?;
+        let pair = self
+            .start_session(principal.user.clone(), now)
             .await
             .map_err(PasswordChangeError::Unknown)?;
         self.audit(AuditEntry {
@@ -571,10 +674,13 @@ impl AccountService {
             resource: Some(format!("user:{}", principal.user.id)),
             outcome: "success",
             address: origin.address.clone(),
-            detail: Some(format!("{ended} other sign-ins ended")),
+            detail: Some(format!(
+                "{ended} sign-ins ended; this client signed in again as session:{}",
+                pair.session
+            )),
         })
         .await;
-        Ok(())
+        Ok(pair)
     }
 
     /// The principal an access token speaks for: a valid token whose sign-in
@@ -746,5 +852,24 @@ fn failed_login(
             "{why} for {}",
             email.map_or_else(|| "an invalid address".to_owned(), Email::masked)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_from_250_ms_up_to_2_s_and_never_locks() {
+        let policy = ThrottlePolicy::default();
+        let ms = |n| policy.backoff(n).num_milliseconds();
+        assert_eq!(ms(0), 0);
+        assert_eq!(ms(1), 250);
+        assert_eq!(ms(2), 500);
+        assert_eq!(ms(3), 1000);
+        assert_eq!(ms(4), 2000);
+        assert_eq!(ms(5), 2000);
+        assert_eq!(ms(1000), 2000);
+        assert_eq!(ms(u32::MAX), 2000);
     }
 }

@@ -517,6 +517,14 @@ pub trait LoginThrottle: Send + Sync {
     async fn clear(&self, key: &str) -> anyhow::Result<()>;
 }
 
+/// Waits (the sign-in backoff). A port so the domain needs no async runtime
+/// and tests can see or skip the waits.
+#[async_trait]
+pub trait Pause: Send + Sync {
+    /// Returns after `duration` (at once for zero or less).
+    async fn pause(&self, duration: Duration);
+}
+
 /// Hashes and checks passwords (bcrypt in production), off the async runtime.
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {

@@ -101,6 +101,12 @@ pub enum PasswordError {
     /// silently truncated, so it is refused.
     #[error("the password must be at most {max} bytes long (UTF-8)")]
     TooLong { max: usize },
+    /// One of the most common passwords (the list is the auth adapter's):
+    /// the first a guesser tries.
+    #[error(
+        "this password is one of the 1,000 most common passwords and is easily guessed: choose another"
+    )]
+    Common,
 }
 
 /// A password a user chose: at least 8 characters and at most 72 bytes

@@ -67,16 +67,28 @@ impl Application {
             .context("connecting to the database")?;
         store.migrate().await.context("applying migrations")?;
         seed_first_calendar(&store, &settings, clock.now()).await?;
-        let (secret, secret_source) =
-            secrets::vapi_secret(settings.vapi_webhook_secret.as_deref(), &store)
-                .await
-                .context("reading the VAPI secret")?;
+        let (secret, secret_source) = secrets::vapi_secret(
+            settings.vapi_webhook_secret.as_deref(),
+            &store,
+            settings.encryption.as_deref(),
+        )
+        .await
+        .context("reading the VAPI secret")?;
         if secret_source == SecretSource::Generated {
             tracing::warn!(
                 "VAPI_WEBHOOK_SECRET is not set: /vapi/* requires the secret generated on first start and kept in the database; print it with `voice-scheduler vapi secret`"
             );
         }
         let services = Services::new(&settings, &store, clock.clone()).await?;
+        let generated: Vec<&str> = [
+            (secret_source, "VAPI_WEBHOOK_SECRET"),
+            (services.jwt_source, "JWT_SECRET"),
+        ]
+        .into_iter()
+        .filter(|(source, _)| *source == SecretSource::Generated)
+        .map(|(_, name)| name)
+        .collect();
+        secrets::warn_if_unsealed(&generated, settings.encryption.as_deref());
         let dashboard =
             crate::dashboard::state(&settings, &store, &services, clock.clone()).await?;
         // For the audit-log retention job, started once everything is bound.
@@ -283,6 +295,8 @@ pub struct Services {
     pub google: Option<Connections>,
     /// The calendar-sync worker's service (when Google is configured).
     pub sync: Option<CalendarSync>,
+    /// Whether the access-token key was configured or generated.
+    pub jwt_source: SecretSource,
 }
 
 impl Services {
@@ -292,9 +306,13 @@ impl Services {
         store: &Store,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let (jwt_secret, jwt_source) = secrets::jwt_secret(settings.jwt_secret.as_deref(), store)
-            .await
-            .context("reading the access-token signing key")?;
+        let (jwt_secret, jwt_source) = secrets::jwt_secret(
+            settings.jwt_secret.as_deref(),
+            store,
+            settings.encryption.as_deref(),
+        )
+        .await
+        .context("reading the access-token signing key")?;
         if jwt_source == SecretSource::Generated && store.backend() == Backend::Postgres {
             tracing::warn!(
                 "JWT_SECRET is not set: access tokens are signed with a key generated on first start and kept in the database; set JWT_SECRET (at least 32 random bytes) in production"
@@ -399,6 +417,7 @@ impl Services {
                 sessions: repo.clone(),
                 throttle: repo.clone(),
                 hasher: Arc::new(hasher),
+                pause: Arc::new(TokioPause),
                 tokens: Arc::new(tokens),
                 calendars: repo.clone(),
                 audit: repo.clone(),
@@ -423,6 +442,7 @@ impl Services {
             dialer,
             google: connections,
             sync,
+            jwt_source,
         })
     }
 }
@@ -541,6 +561,18 @@ impl MetricsRender for StoreMetrics {
                 handle.render()
             }
             None => String::new(),
+        }
+    }
+}
+
+/// The sign-in backoff's waits, on tokio's timer.
+struct TokioPause;
+
+#[async_trait::async_trait]
+impl voice_scheduler_domain::ports::Pause for TokioPause {
+    async fn pause(&self, duration: chrono::Duration) {
+        if let Ok(duration) = duration.to_std() {
+            tokio::time::sleep(duration).await;
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use voice_scheduler_domain::accounts::RegisterError;
 use voice_scheduler_domain::ports::SystemClock;
-use voice_scheduler_domain::{Email, NewPassword, PersonName};
+use voice_scheduler_domain::{Email, PersonName};
 use voice_scheduler_store::Store;
 
 use crate::app::{Application, Services, seed_first_calendar};
@@ -214,7 +214,11 @@ pub fn main() -> ExitCode {
                 let store = Store::connect(&settings.database_url).await?;
                 store.migrate().await?;
                 let (secret, _) =
-                    secrets::vapi_secret(settings.vapi_webhook_secret.as_deref(), &store).await?;
+                    secrets::vapi_secret(
+                        settings.vapi_webhook_secret.as_deref(),
+                        &store,
+                        settings.encryption.as_deref(),
+                    ).await?;
                 println!("{secret}");
                 Ok(())
             }
@@ -260,8 +264,8 @@ async fn create_admin(settings: &Settings, email: &str, name: Option<&str>) -> a
     });
     let name = PersonName::parse(&name).map_err(|e| InvalidInput(format!("--name: {e}")))?;
     let password = read_password()?;
-    let password =
-        NewPassword::parse(&password).map_err(|e| InvalidInput(format!("password: {e}")))?;
+    let password = voice_scheduler_auth::new_password(&password)
+        .map_err(|e| InvalidInput(format!("password: {e}")))?;
     let store = Store::connect(&settings.database_url).await?;
     store.migrate().await?;
     // The administrator owns the first calendar, even before the first start.
@@ -317,9 +321,13 @@ async fn print_tools(
         let store = Store::connect(&settings.database_url).await?;
         store.migrate().await?;
         Some(
-            secrets::vapi_secret(settings.vapi_webhook_secret.as_deref(), &store)
-                .await?
-                .0,
+            secrets::vapi_secret(
+                settings.vapi_webhook_secret.as_deref(),
+                &store,
+                settings.encryption.as_deref(),
+            )
+            .await?
+            .0,
         )
     } else {
         None

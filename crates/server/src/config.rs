@@ -185,6 +185,69 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("ENCRYPTION_OLD_KEYS", ""),
 ];
 
+/// The secret variables that may instead be read from a file: `X_FILE`
+/// names a file whose content (one trailing line break removed) is the value
+/// of `X`, for secrets mounted as files (Docker or Kubernetes secrets).
+/// Setting both `X` and `X_FILE` is a configuration error.
+pub const FILE_VARIABLES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "DATABASE_URL_FILE"),
+    ("VAPI_WEBHOOK_SECRET", "VAPI_WEBHOOK_SECRET_FILE"),
+    ("VAPI_HMAC_SECRET", "VAPI_HMAC_SECRET_FILE"),
+    ("METRICS_TOKEN", "METRICS_TOKEN_FILE"),
+    ("JWT_SECRET", "JWT_SECRET_FILE"),
+    ("REDIS_URL", "REDIS_URL_FILE"),
+    ("VAPI_API_KEY", "VAPI_API_KEY_FILE"),
+    ("GOOGLE_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET_FILE"),
+    ("ENCRYPTION_KEY", "ENCRYPTION_KEY_FILE"),
+    ("ENCRYPTION_OLD_KEYS", "ENCRYPTION_OLD_KEYS_FILE"),
+];
+
+/// The values of the [`FILE_VARIABLES`] set through `X_FILE`, read now; a
+/// problem for each file that cannot be read and each variable set both ways.
+fn read_secret_files(
+    problems: &mut Vec<ConfigProblem>,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> std::collections::HashMap<&'static str, String> {
+    let mut values = std::collections::HashMap::new();
+    for &(name, file_name) in FILE_VARIABLES {
+        let Some(path) = lookup(file_name).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        if lookup(name).is_some_and(|v| !v.trim().is_empty()) {
+            problems.push(ConfigProblem {
+                variable: name,
+                value: "***".to_owned(),
+                expected: format!("either {name} or {file_name}, not both"),
+            });
+            continue;
+        }
+        match std::fs::read_to_string(path.trim()) {
+            Ok(content) => {
+                let value = content
+                    .strip_suffix('\n')
+                    .map(|v| v.strip_suffix('\r').unwrap_or(v))
+                    .unwrap_or(&content)
+                    .to_owned();
+                if value.trim().is_empty() {
+                    problems.push(ConfigProblem {
+                        variable: file_name,
+                        value: path,
+                        expected: format!("a file holding the value of {name}; it is empty"),
+                    });
+                } else {
+                    values.insert(name, value);
+                }
+            }
+            Err(e) => problems.push(ConfigProblem {
+                variable: file_name,
+                value: path,
+                expected: format!("a readable file holding the value of {name} ({e})"),
+            }),
+        }
+    }
+    values
+}
+
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
@@ -275,7 +338,14 @@ impl Settings {
     /// Reads settings through `lookup` (a variable name → its value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let from_files = read_secret_files(&mut problems, &lookup);
+        let get = |name: &str| {
+            from_files
+                .get(name)
+                .cloned()
+                .or_else(|| lookup(name))
+                .filter(|v| !v.trim().is_empty())
+        };
 
         let host = read(
             &mut problems,
@@ -1185,6 +1255,63 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn secrets_can_be_read_from_files_but_not_set_both_ways() {
+        let dir = std::env::temp_dir().join(format!("vs-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, content: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, content).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        let jwt = write("jwt", "a-jwt-secret-from-a-file-0123456789abcdef\n");
+        let vapi = write("vapi", "vapi-secret-from-a-file\r\n");
+        let key = write("key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
+        let url = write("url", "postgres://app:pw@db:5432/app");
+        let s = settings(&[
+            ("JWT_SECRET_FILE", &jwt),
+            ("VAPI_WEBHOOK_SECRET_FILE", &vapi),
+            ("ENCRYPTION_KEY_FILE", &key),
+            ("DATABASE_URL_FILE", &url),
+        ])
+        .unwrap();
+        // The content, its trailing line break removed.
+        assert_eq!(
+            s.jwt_secret.as_deref(),
+            Some("a-jwt-secret-from-a-file-0123456789abcdef")
+        );
+        assert_eq!(
+            s.vapi_webhook_secret.as_deref(),
+            Some("vapi-secret-from-a-file")
+        );
+        assert!(s.encryption.is_some());
+        assert_eq!(s.database_url, "postgres://app:pw@db:5432/app");
+
+        // Both ways: an error naming the variable, without its value.
+        let err = settings(&[
+            ("JWT_SECRET", "a-jwt-secret-from-the-environment-0123456789"),
+            ("JWT_SECRET_FILE", &jwt),
+        ])
+        .unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].variable, "JWT_SECRET");
+        assert!(err.0[0].expected.contains("JWT_SECRET_FILE"), "{err}");
+        assert!(!err.to_string().contains("from-the-environment"), "{err}");
+        // A missing or empty file is named.
+        let missing = dir.join("missing").to_str().unwrap().to_owned();
+        let err = settings(&[("GOOGLE_CLIENT_SECRET_FILE", &missing)]).unwrap_err();
+        assert!(
+            err.0
+                .iter()
+                .any(|p| p.variable == "GOOGLE_CLIENT_SECRET_FILE"),
+            "{err}"
+        );
+        let empty = write("empty", "\n");
+        let err = settings(&[("ENCRYPTION_KEY_FILE", &empty)]).unwrap_err();
+        assert_eq!(err.0[0].variable, "ENCRYPTION_KEY_FILE", "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

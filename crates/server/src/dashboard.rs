@@ -18,9 +18,13 @@ pub async fn state(
     services: &Services,
     clock: std::sync::Arc<dyn voice_scheduler_domain::ports::Clock>,
 ) -> anyhow::Result<WebState> {
-    let (secret, _) = secrets::jwt_secret(settings.jwt_secret.as_deref(), store)
-        .await
-        .context("reading the key the dashboard's cookies are derived from")?;
+    let (secret, _) = secrets::jwt_secret(
+        settings.jwt_secret.as_deref(),
+        store,
+        settings.encryption.as_deref(),
+    )
+    .await
+    .context("reading the key the dashboard's cookies are derived from")?;
     Ok(WebState {
         accounts: services.accounts.clone(),
         calendars: services.calendars.clone(),

@@ -11,7 +11,7 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, PaginatorTrait,
     QueryFilter, QuerySelect, Value,
@@ -238,8 +238,18 @@ async fn delete_in(
         .exec(txn)
         .await
         .context("could not anonymise the user's audit entries")?;
+    // The account's own key and its per-address keys (`account:<key>|address:<a>`).
+    let account_key = format!("account:{}", row.email_key);
+    let per_address = format!("{}|%", like_escape(&account_key));
     login_failures::Entity::delete_many()
-        .filter(login_failures::Column::Key.eq(format!("account:{}", row.email_key)))
+        .filter(
+            Condition::any()
+                .add(login_failures::Column::Key.eq(account_key.as_str()))
+                .add(
+                    Expr::col(login_failures::Column::Key)
+                        .like(LikeExpr::new(per_address).escape('\\')),
+                ),
+        )
         .exec(txn)
         .await
         .context("could not forget the account's failed sign-ins")?;
@@ -312,4 +322,16 @@ impl PrivacyRepository for Store {
         self.with_retries("delete a user", || self.try_delete_user(user, at))
             .await
     }
+}
+
+/// `text` as a LIKE pattern that matches only itself (`\` escapes).
+fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

@@ -71,3 +71,38 @@ impl ReplayStore for Store {
             .with_context(|| format!("the stored reply ({scope}) vanished after it was stored"))
     }
 }
+
+impl Store {
+    /// Replaces the body stored under (`scope`, `key`) with `body`, only if
+    /// it is still `expected` (compare-and-swap, so two instances re-sealing
+    /// one value at once cannot lose either's work). Answers whether it was
+    /// replaced.
+    pub async fn replace_reply_body(
+        &self,
+        scope: &str,
+        key: &str,
+        expected: &str,
+        body: &str,
+    ) -> anyhow::Result<bool> {
+        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+        let (scope_s, key_s) = (storable(scope), storable(key));
+        let (expected, body) = (storable(expected), storable(body));
+        self.with_retries("replace a stored reply", || async {
+            let _gate = self.lock_writes().await;
+            match tool_replies::Entity::update_many()
+                .col_expr(Column::Body, Expr::value(body.as_ref()))
+                .filter(Column::Scope.eq(scope_s.as_ref()))
+                .filter(Column::Key.eq(key_s.as_ref()))
+                .filter(Column::Body.eq(expected.as_ref()))
+                .exec(&self.db)
+                .await
+            {
+                Ok(done) => Step::Done(Ok::<bool, anyhow::Error>(done.rows_affected == 1)),
+                Err(e) => fail(
+                    anyhow::Error::new(e).context(format!("could not replace a reply ({scope})")),
+                ),
+            }
+        })
+        .await
+    }
+}

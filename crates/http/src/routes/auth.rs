@@ -5,9 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use voice_scheduler_domain::accounts::{
-    LoginError, PasswordChangeError, RefreshError, RegisterError, Registration, TokenPair,
+    LoginError, PasswordChangeError, RefreshError, RegisterError, Registered, Registration,
+    TokenPair,
 };
-use voice_scheduler_domain::{Email, NewPassword, PersonName, Role, User};
+use voice_scheduler_domain::{Email, PersonName, Role, User};
 
 use crate::auth::{Authenticated, MaybeAuthenticated, origin};
 use crate::errors::FieldProblem;
@@ -46,6 +47,19 @@ impl From<&User> for UserBody {
         }
     }
 }
+
+/// The answer to an open registration, the same whether the address was
+/// free (the account now exists) or already had an account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AcceptedBody {
+    /// Always `accepted`.
+    pub status: String,
+    pub message: String,
+}
+
+/// What an open registration answers, whatever the outcome.
+const ACCEPTED_MESSAGE: &str = "Registration received. If this address can be used, sign in with it \
+     and the password you chose; if it already had an account, use that account's password.";
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginBody {
@@ -88,18 +102,23 @@ pub struct PasswordBody {
 }
 
 /// Creates an account. The first account of an installation becomes its
-/// administrator; after that, only administrators create accounts unless
-/// `ALLOW_REGISTRATION=true` (then anyone may register as staff).
+/// administrator (201 with the account); after that, only administrators
+/// create accounts (201, or 409 when the address is taken) unless
+/// `ALLOW_REGISTRATION=true`: then anyone may register as staff, and the
+/// answer is 202 with the same body whether the address was free (the
+/// account is created) or already had an account (nothing is created; the
+/// attempt is audited), so registering does not reveal who has an account.
 #[utoipa::path(
     post, path = "/auth/register", tag = "auth",
     request_body = RegisterBody,
     security((), ("bearer" = [])),
     responses(
-        (status = 201, description = "Created", body = UserBody),
+        (status = 201, description = "Created (the first account, or by an administrator)", body = UserBody),
+        (status = 202, description = "Open registration by an anonymous caller: the same answer for a free and a taken address", body = AcceptedBody),
         (status = 401, description = "A bearer token was sent but is not valid", body = ErrorBody),
         (status = 403, description = "Registration is closed, or only an administrator may do this", body = ErrorBody),
-        (status = 409, description = "The email address has an account", body = ErrorBody),
-        (status = 422, description = "Invalid fields (each named)", body = ErrorBody),
+        (status = 409, description = "The email address has an account (administrators only)", body = ErrorBody),
+        (status = 422, description = "Invalid fields (each named); a password among the 1,000 most common is refused", body = ErrorBody),
     )
 )]
 pub async fn register(
@@ -116,7 +135,7 @@ pub async fn register(
     let name = PersonName::parse(&body.name)
         .map_err(|e| problems.push(problem("name", e)))
         .ok();
-    let password = NewPassword::parse(&body.password)
+    let password = voice_scheduler_auth::new_password(&body.password)
         .map_err(|e| problems.push(problem("password", e)))
         .ok();
     let role = match body.role.as_deref() {
@@ -139,7 +158,7 @@ pub async fn register(
         return Err(ApiError::invalid_fields(problems));
     }
     let origin = origin(&request, &state.proxies);
-    let user = state
+    let registered = state
         .accounts
         .register(
             by.0.as_ref(),
@@ -160,12 +179,21 @@ pub async fn register(
             },
             RegisterError::Unknown(e) => ApiError::internal(e),
         })?;
-    Ok(HttpResponse::Created().json(UserBody::from(&user)))
+    Ok(match registered {
+        Registered::Created(user) => HttpResponse::Created().json(UserBody::from(&user)),
+        Registered::Accepted => HttpResponse::Accepted().json(AcceptedBody {
+            status: "accepted".to_owned(),
+            message: ACCEPTED_MESSAGE.to_owned(),
+        }),
+    })
 }
 
 /// Signs in. A wrong password and an unknown address get the same answer.
-/// Repeated failures (per account and per client address) are refused for a
-/// while with 429 and `Retry-After`.
+/// Repeated failures for one account from one client address, or from one
+/// address for any accounts, are refused for a while with 429 and
+/// `Retry-After` (that address only: the right password from elsewhere
+/// still works); failures for an account from anywhere slow its sign-ins
+/// down (up to 2 s), never lock it.
 #[utoipa::path(
     post, path = "/auth/login", tag = "auth",
     request_body = LoginBody,
@@ -278,13 +306,16 @@ pub async fn me(who: Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(UserBody::from(&who.0.user))
 }
 
-/// Changes the password and ends every other sign-in of the user.
+/// Changes the password and ends every sign-in of the user, this one
+/// included: all refresh tokens are revoked and access tokens issued before
+/// the change are refused. The answer is a new pair for the client that
+/// made the change, so it stays signed in.
 #[utoipa::path(
     post, path = "/auth/password", tag = "auth",
     request_body = PasswordBody,
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Changed"),
+        (status = 200, description = "Changed; every earlier sign-in ended; a new pair for this client", body = TokenBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 422, description = "Wrong current password, or the new one is not acceptable", body = ErrorBody),
     )
@@ -295,10 +326,10 @@ pub async fn change_password(
     who: Authenticated,
     body: crate::json::Json<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewPassword::parse(&body.new_password)
+    let new = voice_scheduler_auth::new_password(&body.new_password)
         .map_err(|e| ApiError::invalid_field("new_password", e.to_string()))?;
     let origin = origin(&request, &state.proxies);
-    state
+    let pair = state
         .accounts
         .change_password(&who.0, &body.current_password, new, &origin)
         .await
@@ -308,7 +339,7 @@ pub async fn change_password(
             }
             PasswordChangeError::Unknown(e) => ApiError::internal(e),
         })?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(HttpResponse::Ok().json(TokenBody::from(pair)))
 }
 
 /// Every account (administrators only).
