@@ -72,19 +72,7 @@ on_both_backends!(
     &[],
     async |app: &TestApp| {
         let token = app.admin_token().await;
-        let (_, calendars) = app
-            .api(
-                reqwest::Method::GET,
-                "/api/v1/calendars",
-                Some(&token),
-                None,
-            )
-            .await;
-        let id = calendars["items"][0]["id"]
-            .as_str()
-            .or_else(|| calendars[0]["id"].as_str())
-            .expect("a calendar")
-            .to_owned();
+        let id = app.first_calendar_id(&token).await;
         let path = format!("/api/v1/calendars/{id}");
         let cases = [
             // 2^70: beyond any integer type.

@@ -230,6 +230,20 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The id of the first calendar `token`'s user sees (the one the server
+    /// started with, for the administrator).
+    pub async fn first_calendar_id(&self, token: &str) -> String {
+        let (status, calendars) = self
+            .api(reqwest::Method::GET, "/api/v1/calendars", Some(token), None)
+            .await;
+        assert_eq!(status, 200, "{calendars}");
+        calendars["items"][0]["id"]
+            .as_str()
+            .or_else(|| calendars[0]["id"].as_str())
+            .expect("a calendar")
+            .to_owned()
+    }
+
     /// A staff account created by the administrator, signed in: their access token.
     pub async fn staff_token(&self, admin: &str, email: &str) -> String {
         self.register(Some(admin), email, STAFF_PASSWORD).await;

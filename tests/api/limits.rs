@@ -11,7 +11,7 @@ use crate::helpers::{Db, TestApp, spawn};
 
 /// Limits are counted in one-minute windows: start a test early in one, so
 /// that its requests all fall into the same window.
-async fn start_of_a_window() {
+pub(crate) async fn start_of_a_window() {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

@@ -174,15 +174,7 @@ async fn postgres_out_of_reach_answers_503_everywhere_then_recovers() {
     let Some(app) = app else { return };
     let mut proxy = proxy.expect("proxy");
     let token = app.admin_token().await;
-    let (status, calendars) = app
-        .api(Method::GET, "/api/v1/calendars", Some(&token), None)
-        .await;
-    assert_eq!(status, 200);
-    let calendar_id = calendars["items"][0]["id"]
-        .as_str()
-        .or_else(|| calendars[0]["id"].as_str())
-        .expect("a calendar")
-        .to_owned();
+    let calendar_id = app.first_calendar_id(&token).await;
 
     proxy.cut();
     assert_all_unavailable(staff_requests(&app, &token, &calendar_id).await).await;
@@ -212,14 +204,7 @@ async fn sqlite_locked_past_the_busy_wait_answers_503_then_recovers() {
         .await
         .expect("sqlite");
     let token = app.admin_token().await;
-    let (_, calendars) = app
-        .api(Method::GET, "/api/v1/calendars", Some(&token), None)
-        .await;
-    let calendar_id = calendars["items"][0]["id"]
-        .as_str()
-        .or_else(|| calendars[0]["id"].as_str())
-        .expect("a calendar")
-        .to_owned();
+    let calendar_id = app.first_calendar_id(&token).await;
     let lock = app.database().hold_write_lock().await.unwrap();
     // Writes wait out the busy timeout (and the store's retries) and fail;
     // the sign-in records a session, booking writes an appointment.

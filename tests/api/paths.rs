@@ -2,22 +2,10 @@
 //! percent-encoded letters (`/auth/%6Cogin`) are the same route as the plain
 //! ones, for the per-address limits and for "no CORS on /vapi".
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use serde_json::json;
 
 use crate::helpers::{SECRET, TestApp};
-
-/// Limits count in one-minute windows: start early in one.
-async fn start_of_a_window() {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    if now % 60 > 45 {
-        tokio::time::sleep(Duration::from_secs(61 - now % 60)).await;
-    }
-}
+use crate::limits::start_of_a_window;
 
 async fn post_status(app: &TestApp, path: &str, body: &serde_json::Value) -> u16 {
     app.client
