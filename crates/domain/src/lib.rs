@@ -17,6 +17,7 @@ pub mod calendar;
 pub mod calendars;
 pub mod caller;
 pub mod calls;
+pub mod closures;
 pub mod desk;
 pub mod dialer;
 pub mod person;
@@ -35,6 +36,7 @@ pub use appointment::{
 pub use availability::{SlotRejection, free_slots, nearest_slots};
 pub use calendar::{Calendar, CalendarId, CalendarName, Slug, VapiId, VapiRoutes};
 pub use caller::{Caller, OwnNumber, PrivacyRefusal};
+pub use closures::{ClosureLabel, Closures, DateOverride, TimeOff};
 pub use calls::{Call, CallDirection, CallId, CallSource, CallStatus, CallUpdate};
 pub use person::{Email, PersonName, PhoneNumber, PhoneRegion};
 pub use schedule::{LocalRange, Schedule, ScheduleError, WeeklyHours};
