@@ -11,6 +11,7 @@ mod audit;
 mod bodies;
 mod booking;
 mod calls;
+mod closures;
 mod deploy;
 mod dial;
 mod fixtures;

@@ -174,16 +174,18 @@ pub fn check_slot(
     }
     let allowed = grid_slots(schedule, now, date, requested.duration());
     if !allowed.contains(&requested) {
-        return Err(if within(schedule, date, schedule.hours_on(date), requested) {
-            SlotRejection::NotOnGrid
-        } else if let Some(o) = closure {
-            SlotRejection::OutsideSpecialHours {
-                date,
-                label: o.label().cloned(),
-            }
-        } else {
-            SlotRejection::OutsideHours
-        });
+        return Err(
+            if within(schedule, date, schedule.hours_on(date), requested) {
+                SlotRejection::NotOnGrid
+            } else if let Some(o) = closure {
+                SlotRejection::OutsideSpecialHours {
+                    date,
+                    label: o.label().cloned(),
+                }
+            } else {
+                SlotRejection::OutsideHours
+            },
+        );
     }
     let buffer = schedule.buffer();
     let held = requested.with_trailing(buffer);
@@ -647,7 +649,10 @@ mod tests {
         let base = schedule("America/Los_Angeles", "mon-fri 09:00-17:00", 30, 60, 365, 0);
         let s = with(
             base,
-            vec![DateOverride::closed(date("2030-12-24"), label("Christmas Eve"))],
+            vec![DateOverride::closed(
+                date("2030-12-24"),
+                label("Christmas Eve"),
+            )],
             vec![],
         );
         let now = utc("2030-03-01T17:14:12Z");
@@ -702,7 +707,11 @@ mod tests {
     fn time_off_is_busy_and_says_until_when() {
         let base = schedule("UTC", "mon-fri 09:00-17:00", 30, 0, 365, 15);
         let off = TimeRange::new(utc("2030-03-12T12:00:00Z"), utc("2030-03-14T12:00:00Z")).unwrap();
-        let s = with(base, vec![], vec![TimeOff::new(off, label("Conference")).unwrap()]);
+        let s = with(
+            base,
+            vec![],
+            vec![TimeOff::new(off, label("Conference")).unwrap()],
+        );
         let now = utc("2030-03-01T00:00:00Z");
         let d30 = Duration::minutes(30);
         let starts = local_times(&s, &free_slots(&s, &[], now, date("2030-03-12"), d30));

@@ -100,7 +100,10 @@ impl DateOverride {
                 message: format!("at most {} ranges", Self::MAX_RANGES),
             });
         }
-        if let Some(pair) = hours.windows(2).find(|p| p[0].end_minutes() > p[1].start_minutes()) {
+        if let Some(pair) = hours
+            .windows(2)
+            .find(|p| p[0].end_minutes() > p[1].start_minutes())
+        {
             return Err(ClosuresError::BadHours {
                 date,
                 message: format!("{} and {} overlap", pair[0], pair[1]),

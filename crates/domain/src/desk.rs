@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::accounts::Principal;
 use crate::appointment::{Appointment, AppointmentId, AppointmentStatus, BookedBy, Channel};
-use crate::calendar::{Calendar, CalendarId};
 use crate::availability::closure_conflict;
+use crate::calendar::{Calendar, CalendarId};
 use crate::calendars::{CalendarLookupError, CalendarService, CalendarWriteError, FieldError};
 use crate::closures::{ClosureFields, Closures};
 use crate::person::{Email, PersonName, PhoneNumber};
@@ -273,7 +273,8 @@ impl FrontDesk {
     ) -> Result<ClosuresReplaced, DeskError<ClosuresRefused>> {
         let now = self.scheduling.now();
         // The calendar first: another user's is NotFound, whatever the body says.
-        self.calendar::<ClosuresRefused>(principal, calendar).await?;
+        self.calendar::<ClosuresRefused>(principal, calendar)
+            .await?;
         let closures = Closures::parse(fields, now)
             .map_err(|e| DeskError::Operation(ClosuresRefused::Invalid(e)))?;
         let calendar = self

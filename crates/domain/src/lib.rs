@@ -36,8 +36,8 @@ pub use appointment::{
 pub use availability::{SlotRejection, free_slots, nearest_slots};
 pub use calendar::{Calendar, CalendarId, CalendarName, Slug, VapiId, VapiRoutes};
 pub use caller::{Caller, OwnNumber, PrivacyRefusal};
-pub use closures::{ClosureLabel, Closures, DateOverride, TimeOff};
 pub use calls::{Call, CallDirection, CallId, CallSource, CallStatus, CallUpdate};
+pub use closures::{ClosureLabel, Closures, DateOverride, TimeOff};
 pub use person::{Email, PersonName, PhoneNumber, PhoneRegion};
 pub use schedule::{LocalRange, Schedule, ScheduleError, WeeklyHours};
 pub use service::SchedulingService;

@@ -464,9 +464,10 @@ impl CalendarRepository for Store {
                         Step::Done(Err(StoreCalendarError::NotFound))
                     }
                     Ok(_) => Step::Done(Ok(())),
-                    Err(e) => fail(anyhow::Error::new(e).context(format!(
-                        "could not replace the closures of calendar {id}"
-                    ))),
+                    Err(e) => fail(
+                        anyhow::Error::new(e)
+                            .context(format!("could not replace the closures of calendar {id}")),
+                    ),
                 }
             }
         })

@@ -101,7 +101,10 @@ mod tests {
         let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         let closures = Closures::new(
             vec![
-                DateOverride::closed(d("2030-12-25"), Some(ClosureLabel::parse("Christmas Day").unwrap())),
+                DateOverride::closed(
+                    d("2030-12-25"),
+                    Some(ClosureLabel::parse("Christmas Day").unwrap()),
+                ),
                 DateOverride::with_hours(
                     d("2030-12-24"),
                     vec![
@@ -125,7 +128,12 @@ mod tests {
         assert_eq!(decode(Some(&text)).unwrap(), closures);
         assert_eq!(encode(&Closures::default()).unwrap(), None);
         assert_eq!(decode(None).unwrap(), Closures::default());
-        assert!(decode(Some("{\"days\": [{\"date\": \"2030-01-01\", \"hours\": [\"17:00-09:00\"]}]}")).is_err());
+        assert!(
+            decode(Some(
+                "{\"days\": [{\"date\": \"2030-01-01\", \"hours\": [\"17:00-09:00\"]}]}"
+            ))
+            .is_err()
+        );
         assert!(decode(Some("not json")).is_err());
     }
 }

@@ -1000,8 +1000,14 @@ async fn closures_are_replaced_whole_and_read_with_the_calendar(ctx: Ctx) -> any
     )?;
     cals(&ctx).replace_closures(cal.id, &closures).await?;
     let stored = cals(&ctx).get(cal.id).await?.context("calendar")?;
-    ensure!(stored.schedule.closures() == &closures, "read back with the calendar");
-    let by_slug = cals(&ctx).find_by_slug(&cal.slug).await?.context("by slug")?;
+    ensure!(
+        stored.schedule.closures() == &closures,
+        "read back with the calendar"
+    );
+    let by_slug = cals(&ctx)
+        .find_by_slug(&cal.slug)
+        .await?
+        .context("by slug")?;
     ensure!(by_slug.schedule.closures() == &closures);
 
     // A change of settings keeps them (its calendar carries none).
@@ -1016,8 +1022,14 @@ async fn closures_are_replaced_whole_and_read_with_the_calendar(ctx: Ctx) -> any
     cals(&ctx).replace_closures(cal.id, &fewer).await?;
     let stored = cals(&ctx).get(cal.id).await?.context("calendar")?;
     ensure!(stored.schedule.closures() == &fewer);
-    cals(&ctx).replace_closures(cal.id, &Closures::default()).await?;
-    let empty = count(&ctx, "SELECT COUNT(*) AS n FROM calendars WHERE closures IS NULL").await?;
+    cals(&ctx)
+        .replace_closures(cal.id, &Closures::default())
+        .await?;
+    let empty = count(
+        &ctx,
+        "SELECT COUNT(*) AS n FROM calendars WHERE closures IS NULL",
+    )
+    .await?;
     ensure!(empty == 1, "no closures are stored as NULL");
     let stored = cals(&ctx).get(cal.id).await?.context("calendar")?;
     ensure!(stored.schedule.closures().is_empty());

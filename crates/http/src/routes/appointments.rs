@@ -518,7 +518,10 @@ fn unavailable(reason: SlotRejection, alternatives: &[TimeRange]) -> ApiError {
         SlotRejection::Taken => ("taken", "that time is already taken".to_owned()),
         SlotRejection::Closed { date, label } => (
             "closed",
-            format!("the calendar is closed on {date}{}", labelled(label.as_ref())),
+            format!(
+                "the calendar is closed on {date}{}",
+                labelled(label.as_ref())
+            ),
         ),
         SlotRejection::OutsideSpecialHours { date, label } => (
             "outside_special_hours",
