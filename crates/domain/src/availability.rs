@@ -730,7 +730,12 @@ mod tests {
         );
     }
 
-    fn arb_closures() -> impl Strategy<Value = (Option<Option<Vec<(u32, u32)>>>, Vec<(i64, i64)>)> {
+    /// The tested date's rule (none, closed, or special hours as (start,
+    /// length) minutes) and time off as (minutes from 12 hours before the
+    /// date, length).
+    type ArbClosures = (Option<Option<Vec<(u32, u32)>>>, Vec<(i64, i64)>);
+
+    fn arb_closures() -> impl Strategy<Value = ArbClosures> {
         (
             // the tested date: no override, closed, or special hours
             prop::option::of(prop::option::of(prop::collection::vec(
