@@ -12,6 +12,7 @@ mod bodies;
 mod booking;
 mod browser;
 mod calls;
+mod closures;
 mod deploy;
 mod dial;
 mod fixtures;

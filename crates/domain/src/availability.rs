@@ -1,8 +1,9 @@
 //! Free slots: a pure function of (schedule, busy intervals, now, date, duration).
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use crate::schedule::{Schedule, minutes_to_time};
+use crate::closures::ClosureLabel;
+use crate::schedule::{LocalRange, Schedule, minutes_to_time};
 use crate::time::TimeRange;
 
 /// Why a requested start time cannot be booked.
@@ -20,6 +21,22 @@ pub enum SlotRejection {
     NotOnGrid,
     /// Another appointment or a busy time (with the buffer) overlaps it.
     Taken,
+    /// The date is closed (a holiday), with its spoken label if it has one.
+    Closed {
+        date: NaiveDate,
+        label: Option<ClosureLabel>,
+    },
+    /// The date has special hours and the range leaves them.
+    OutsideSpecialHours {
+        date: NaiveDate,
+        label: Option<ClosureLabel>,
+    },
+    /// Time off (with the buffer) overlaps it; `until` is when the
+    /// overlapping time off ends.
+    TimeOff {
+        until: DateTime<Utc>,
+        label: Option<ClosureLabel>,
+    },
 }
 
 /// The last date that can be booked when it is `now`.
@@ -55,6 +72,17 @@ pub fn free_slots(
     // each slot costs a binary search, not a pass over every busy time
     // (a full day of a busy calendar checks hundreds of pairs otherwise).
     let mut held: Vec<TimeRange> = busy.iter().map(|b| b.with_trailing(buffer)).collect();
+    // Time off is busy too (only the periods that can reach the day's slots).
+    if let (Some(first), Some(last)) = (slots.first(), slots.last())
+        && let Ok(day) = TimeRange::new(first.start() - buffer, last.end() + buffer)
+    {
+        held.extend(
+            schedule
+                .closures()
+                .time_off_within(day)
+                .map(|t| t.range().with_trailing(buffer)),
+        );
+    }
     held.sort_by_key(TimeRange::start);
     let latest_end: Vec<DateTime<Utc>> = held
         .iter()
@@ -92,12 +120,8 @@ fn grid_slots(
         .unwrap_or(30)
         .max(1);
     let mut slots: Vec<TimeRange> = Vec::new();
-    for range in schedule.hours().on(date.weekday()) {
-        let range_end = if range.end_minutes() >= 24 * 60 {
-            tz.start_of_day(date.succ_opt().unwrap_or(date))
-        } else {
-            tz.instant_or_after(date, minutes_to_time(range.end_minutes()))
-        };
+    for range in schedule.hours_on(date) {
+        let (_, range_end) = window(schedule, date, range);
         let mut minute = range.start_minutes();
         while minute < range.end_minutes() {
             let local = minutes_to_time(minute);
@@ -141,29 +165,99 @@ pub fn check_slot(
     if date > last_date {
         return Err(SlotRejection::TooFarAhead { last_date });
     }
+    let closure = schedule.closures().on(date);
+    if let Some(o) = closure.filter(|o| o.is_closed()) {
+        return Err(SlotRejection::Closed {
+            date,
+            label: o.label().cloned(),
+        });
+    }
     let allowed = grid_slots(schedule, now, date, requested.duration());
     if !allowed.contains(&requested) {
-        let inside_hours = schedule.hours().on(date.weekday()).iter().any(|r| {
-            let start = tz.instant_or_after(date, minutes_to_time(r.start_minutes()));
-            let end = if r.end_minutes() >= 24 * 60 {
-                tz.start_of_day(date.succ_opt().unwrap_or(date))
+        return Err(
+            if within(schedule, date, schedule.hours_on(date), requested) {
+                SlotRejection::NotOnGrid
+            } else if let Some(o) = closure {
+                SlotRejection::OutsideSpecialHours {
+                    date,
+                    label: o.label().cloned(),
+                }
             } else {
-                tz.instant_or_after(date, minutes_to_time(r.end_minutes()))
-            };
-            TimeRange::new(start, end).is_ok_and(|w| w.contains(&requested))
-        });
-        return Err(if inside_hours {
-            SlotRejection::NotOnGrid
-        } else {
-            SlotRejection::OutsideHours
-        });
+                SlotRejection::OutsideHours
+            },
+        );
     }
     let buffer = schedule.buffer();
     let held = requested.with_trailing(buffer);
+    if let Some(off) = time_off_hit(schedule, held) {
+        return Err(off);
+    }
     if busy.iter().any(|b| b.with_trailing(buffer).overlaps(&held)) {
         return Err(SlotRejection::Taken);
     }
     Ok(())
+}
+
+/// Whether `range` (an appointment held until its end and the buffer)
+/// falls on a closed date, outside the special hours of its date or into
+/// time off: the reason the closures would refuse it now, if any. The
+/// appointments a change of closures leaves stranded are those.
+pub fn closure_conflict(schedule: &Schedule, range: TimeRange) -> Option<SlotRejection> {
+    let date = schedule.time_zone().date_of(range.start());
+    if let Some(o) = schedule.closures().on(date) {
+        let label = o.label().cloned();
+        if o.is_closed() {
+            return Some(SlotRejection::Closed { date, label });
+        }
+        if !within(schedule, date, o.hours(), range) {
+            return Some(SlotRejection::OutsideSpecialHours { date, label });
+        }
+    }
+    time_off_hit(schedule, range.with_trailing(schedule.buffer()))
+}
+
+/// The time off that `held` (a range with its buffer) overlaps, as a refusal.
+fn time_off_hit(schedule: &Schedule, held: TimeRange) -> Option<SlotRejection> {
+    let buffer = schedule.buffer();
+    let widened = TimeRange::new(held.start() - buffer, held.end()).unwrap_or(held);
+    let mut hits = schedule
+        .closures()
+        .time_off_within(widened)
+        .filter(|t| t.range().with_trailing(buffer).overlaps(&held))
+        .peekable();
+    let label = hits.peek()?.label().cloned();
+    let until = hits.map(|t| t.range().end()).max()?;
+    Some(SlotRejection::TimeOff { until, label })
+}
+
+/// The instants `[start, end)` of a wall-clock `range` of `date` (equal
+/// when the range lies in a daylight-saving gap).
+fn window(
+    schedule: &Schedule,
+    date: NaiveDate,
+    range: &LocalRange,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let tz = schedule.time_zone();
+    let start = tz.instant_or_after(date, minutes_to_time(range.start_minutes()));
+    let end = if range.end_minutes() >= 24 * 60 {
+        tz.start_of_day(date.succ_opt().unwrap_or(date))
+    } else {
+        tz.instant_or_after(date, minutes_to_time(range.end_minutes()))
+    };
+    (start, end)
+}
+
+/// Whether `requested` lies within one of `hours` of `date`.
+fn within(
+    schedule: &Schedule,
+    date: NaiveDate,
+    hours: &[LocalRange],
+    requested: TimeRange,
+) -> bool {
+    hours.iter().any(|r| {
+        let (start, end) = window(schedule, date, r);
+        start <= requested.start() && requested.end() <= end
+    })
 }
 
 /// Up to `n` of `slots` whose starts lie closest to `target`, in chronological order.
@@ -178,9 +272,10 @@ pub fn nearest_slots(slots: &[TimeRange], target: DateTime<Utc>, n: usize) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::closures::{Closures, DateOverride, TimeOff};
     use crate::schedule::{ScheduleSettings, WeeklyHours};
     use crate::time::TimeZoneId;
-    use chrono::{NaiveTime, TimeZone};
+    use chrono::{Datelike, NaiveTime, TimeZone};
     use proptest::prelude::*;
 
     fn schedule(
@@ -538,6 +633,189 @@ mod tests {
                 }))
                 .collect();
             prop_assert_eq!(slots, expected);
+        }
+    }
+
+    fn label(s: &str) -> Option<ClosureLabel> {
+        Some(ClosureLabel::parse(s).unwrap())
+    }
+
+    fn with(s: Schedule, days: Vec<DateOverride>, time_off: Vec<TimeOff>) -> Schedule {
+        s.with_closures(std::sync::Arc::new(Closures::new(days, time_off).unwrap()))
+    }
+
+    #[test]
+    fn a_closed_date_has_no_slot_and_says_why() {
+        let base = schedule("America/Los_Angeles", "mon-fri 09:00-17:00", 30, 60, 365, 0);
+        let s = with(
+            base,
+            vec![DateOverride::closed(
+                date("2030-12-24"),
+                label("Christmas Eve"),
+            )],
+            vec![],
+        );
+        let now = utc("2030-03-01T17:14:12Z");
+        let d30 = Duration::minutes(30);
+        assert!(free_slots(&s, &[], now, date("2030-12-24"), d30).is_empty());
+        assert_eq!(free_slots(&s, &[], now, date("2030-12-23"), d30).len(), 16);
+        let at = TimeRange::starting_at(utc("2030-12-24T18:00:00Z"), d30).unwrap();
+        assert_eq!(
+            check_slot(&s, &[], now, at),
+            Err(SlotRejection::Closed {
+                date: date("2030-12-24"),
+                label: label("Christmas Eve")
+            })
+        );
+        assert_eq!(closure_conflict(&s, at), check_slot(&s, &[], now, at).err());
+    }
+
+    #[test]
+    fn special_hours_replace_the_week_for_their_date() {
+        let base = schedule("UTC", "mon-fri 09:00-17:00", 60, 0, 365, 0);
+        let hours = vec![LocalRange::parse("10:00-12:00").unwrap()];
+        // 2030-03-16 is a Saturday: special hours open a closed weekday too
+        let s = with(
+            base,
+            vec![
+                DateOverride::with_hours(date("2030-03-12"), hours.clone(), label("Inventory"))
+                    .unwrap(),
+                DateOverride::with_hours(date("2030-03-16"), hours, None).unwrap(),
+            ],
+            vec![],
+        );
+        let now = utc("2030-03-01T00:00:00Z");
+        let h1 = Duration::minutes(60);
+        let starts = |d: &str| local_times(&s, &free_slots(&s, &[], now, date(d), h1));
+        assert_eq!(starts("2030-03-12"), ["10:00 UTC", "11:00 UTC"]);
+        assert_eq!(starts("2030-03-16"), ["10:00 UTC", "11:00 UTC"]);
+        assert_eq!(starts("2030-03-13").len(), 8);
+        let at = TimeRange::starting_at(utc("2030-03-12T14:00:00Z"), h1).unwrap();
+        assert_eq!(
+            check_slot(&s, &[], now, at),
+            Err(SlotRejection::OutsideSpecialHours {
+                date: date("2030-03-12"),
+                label: label("Inventory")
+            })
+        );
+        let ok = TimeRange::starting_at(utc("2030-03-12T10:00:00Z"), h1).unwrap();
+        assert_eq!(check_slot(&s, &[], now, ok), Ok(()));
+        assert_eq!(closure_conflict(&s, ok), None);
+    }
+
+    #[test]
+    fn time_off_is_busy_and_says_until_when() {
+        let base = schedule("UTC", "mon-fri 09:00-17:00", 30, 0, 365, 15);
+        let off = TimeRange::new(utc("2030-03-12T12:00:00Z"), utc("2030-03-14T12:00:00Z")).unwrap();
+        let s = with(
+            base,
+            vec![],
+            vec![TimeOff::new(off, label("Conference")).unwrap()],
+        );
+        let now = utc("2030-03-01T00:00:00Z");
+        let d30 = Duration::minutes(30);
+        let starts = local_times(&s, &free_slots(&s, &[], now, date("2030-03-12"), d30));
+        // 11:30 would end at 12:00, but its 15-minute buffer reaches the time off
+        assert_eq!(starts.last().map(String::as_str), Some("11:00 UTC"));
+        assert!(free_slots(&s, &[], now, date("2030-03-13"), d30).is_empty());
+        let after = local_times(&s, &free_slots(&s, &[], now, date("2030-03-14"), d30));
+        assert_eq!(after.first().map(String::as_str), Some("12:30 UTC"));
+        let at = TimeRange::starting_at(utc("2030-03-13T10:00:00Z"), d30).unwrap();
+        assert_eq!(
+            check_slot(&s, &[], now, at),
+            Err(SlotRejection::TimeOff {
+                until: off.end(),
+                label: label("Conference")
+            })
+        );
+    }
+
+    /// The tested date's rule (none, closed, or special hours as (start,
+    /// length) minutes) and time off as (minutes from 12 hours before the
+    /// date, length).
+    type ArbClosures = (Option<Option<Vec<(u32, u32)>>>, Vec<(i64, i64)>);
+
+    fn arb_closures() -> impl Strategy<Value = ArbClosures> {
+        (
+            // the tested date: no override, closed, or special hours
+            prop::option::of(prop::option::of(prop::collection::vec(
+                (0u32..1380, 15u32..600),
+                1..3,
+            ))),
+            // time off around the day: (minutes from 12 hours before it, length)
+            prop::collection::vec((0i64..(24 * 60 * 3), 5i64..(24 * 60 * 2)), 0..4),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn no_slot_inside_a_closure_special_hours_or_time_off(
+            s in arb_schedule(),
+            (day_rule, off_raw) in arb_closures(),
+            now_offset in 0i64..(400 * 24 * 60),
+            day_offset in 0i64..60,
+            duration in prop::sample::select(vec![15i64, 30, 60, 90]),
+            probes in prop::collection::vec(0i64..(24 * 4), 0..24),
+        ) {
+            let now = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(now_offset);
+            let tz = s.time_zone();
+            let date = tz.date_of(now) + chrono::Days::new(day_offset as u64);
+            let mut days = Vec::new();
+            if let Some(rule) = &day_rule {
+                let hours = rule.as_ref().map(|ranges| {
+                    ranges
+                        .iter()
+                        .filter_map(|(st, len)| LocalRange::new(*st, (st + len).min(1440)).ok())
+                        .collect::<Vec<_>>()
+                });
+                let o = match hours {
+                    None => DateOverride::closed(date, label("Holiday")),
+                    Some(h) => match DateOverride::with_hours(date, h, None) {
+                        Ok(o) => o,
+                        Err(_) => DateOverride::closed(date, None),
+                    },
+                };
+                days.push(o);
+            }
+            let day_start = tz.start_of_day(date) - Duration::hours(12);
+            let time_off: Vec<TimeOff> = off_raw
+                .iter()
+                .map(|(o, len)| {
+                    TimeOff::new(
+                        TimeRange::starting_at(day_start + Duration::minutes(*o), Duration::minutes(*len)).unwrap(),
+                        None,
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let s = with(s, days, time_off.clone());
+            let duration = Duration::minutes(duration);
+            let slots = free_slots(&s, &[], now, date, duration);
+            let closed = s.closures().on(date).is_some_and(|o| o.is_closed());
+            if closed {
+                prop_assert!(slots.is_empty(), "slots on a closed date: {:?}", slots);
+            }
+            for slot in &slots {
+                prop_assert_eq!(tz.date_of(slot.start()), date);
+                // within the hours of the date (its special hours when it has them)
+                prop_assert!(within(&s, date, s.hours_on(date), *slot), "{:?} outside the date's hours", slot);
+                // never overlapping time off (with the buffer)
+                for t in &time_off {
+                    prop_assert!(!t.range().with_trailing(s.buffer()).overlaps(&slot.with_trailing(s.buffer())));
+                }
+                prop_assert_eq!(closure_conflict(&s, *slot), None);
+                prop_assert_eq!(check_slot(&s, &[], now, *slot), Ok(()));
+            }
+            // no accepted request is in a closure: probe starts every 15 minutes
+            for p in probes {
+                let Ok(requested) = TimeRange::starting_at(day_start + Duration::minutes(12 * 60 + p * 15), duration) else { continue };
+                if check_slot(&s, &[], now, requested).is_ok() {
+                    prop_assert!(slots.contains(&requested) || tz.date_of(requested.start()) != date);
+                    prop_assert_eq!(closure_conflict(&s, requested), None);
+                    prop_assert!(!time_off.iter().any(|t| t.range().with_trailing(s.buffer()).overlaps(&requested.with_trailing(s.buffer()))));
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::accounts::Principal;
 use crate::calendar::{Calendar, CalendarId, CalendarName, Slug, VapiId, VapiRoutes};
+use crate::closures::Closures;
 use crate::ports::{
     Actor, AuditEntry, AuditLog, CalendarRepository, CalendarScope, Clock,
     StoreCalendarDeleteError, StoreCalendarError,
@@ -321,6 +322,43 @@ impl CalendarService {
         )
         .await;
         Ok(calendar)
+    }
+
+    /// Replaces the closures of calendar `id` (the principal's, or any for
+    /// an administrator) with `closures`; the calendar as it is now.
+    pub async fn replace_closures(
+        &self,
+        principal: &Principal,
+        id: CalendarId,
+        closures: Closures,
+    ) -> Result<Calendar, CalendarWriteError> {
+        let current = self.get(principal, id).await.map_err(|e| match e {
+            CalendarLookupError::NotFound => CalendarWriteError::NotFound,
+            CalendarLookupError::Unknown(e) => CalendarWriteError::Unknown(e),
+        })?;
+        self.repo
+            .replace_closures(id, &closures)
+            .await
+            .map_err(|e| write_error(e, &current))?;
+        self.routes.clear();
+        let closed = closures.days().iter().filter(|d| d.is_closed()).count();
+        self.audit(
+            principal,
+            "calendar.closures",
+            Some(id),
+            "success",
+            format!(
+                "replaced the closures: {closed} closed dates, {} dates with special hours, {} time-off periods",
+                closures.days().len() - closed,
+                closures.time_off().len()
+            ),
+        )
+        .await;
+        let schedule = current.schedule.clone().with_closures(Arc::new(closures));
+        Ok(Calendar {
+            schedule,
+            ..current
+        })
     }
 
     /// Deletes a calendar without upcoming appointments (with its history).
@@ -705,7 +743,11 @@ fn build(
     };
     for_each_bound_error(&settings, &mut errors);
     let schedule = match (time_zone, hours) {
-        (Some(_), Some(_)) => Schedule::new(settings).ok(),
+        // A change of settings keeps the closures (they are replaced on their own).
+        (Some(_), Some(_)) => Schedule::new(settings).ok().map(|s| match current {
+            Some(c) => s.with_closures(c.schedule.closures_arc()),
+            None => s,
+        }),
         _ => None,
     };
     match (name, slug, schedule) {

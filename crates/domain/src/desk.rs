@@ -9,8 +9,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::accounts::Principal;
 use crate::appointment::{Appointment, AppointmentId, AppointmentStatus, BookedBy, Channel};
+use crate::availability::closure_conflict;
 use crate::calendar::{Calendar, CalendarId};
-use crate::calendars::{CalendarLookupError, CalendarService};
+use crate::calendars::{CalendarLookupError, CalendarService, CalendarWriteError, FieldError};
+use crate::closures::{ClosureFields, Closures};
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::ports::{Actor, AppointmentQuery, AppointmentRepository, CalendarScope, Requester};
 use crate::service::{
@@ -21,6 +23,23 @@ use crate::time::TimeZoneId;
 
 /// The most appointments one page holds.
 pub const MAX_PAGE: u64 = 200;
+/// The most affected appointments a change of closures lists.
+pub const MAX_AFFECTED: usize = 1000;
+
+/// Closures replaced: the calendar with its new closures, and the upcoming
+/// appointments they strand (kept, for staff to move or cancel).
+#[derive(Debug, Clone)]
+pub struct ClosuresReplaced {
+    pub calendar: Calendar,
+    pub affected: Vec<Appointment>,
+}
+
+/// Why closures were not replaced.
+#[derive(Debug, thiserror::Error)]
+pub enum ClosuresRefused {
+    #[error("invalid closures")]
+    Invalid(Vec<FieldError>),
+}
 
 /// A listing as asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -231,6 +250,96 @@ impl FrontDesk {
             )
             .await
             .map_err(DeskError::Operation)
+    }
+
+    /// The calendar whose closures the principal asks for (its schedule
+    /// carries them).
+    pub async fn closures(
+        &self,
+        principal: &Principal,
+        calendar: CalendarId,
+    ) -> Result<Calendar, DeskError<Infallible>> {
+        self.calendar(principal, calendar).await
+    }
+
+    /// Replaces a calendar's closures with `fields` (the whole set). The
+    /// appointments that now fall on a closed date, outside special hours or
+    /// into time off are listed, not cancelled: staff decide what to do.
+    pub async fn replace_closures(
+        &self,
+        principal: &Principal,
+        calendar: CalendarId,
+        fields: &ClosureFields,
+    ) -> Result<ClosuresReplaced, DeskError<ClosuresRefused>> {
+        let now = self.scheduling.now();
+        // The calendar first: another user's is NotFound, whatever the body says.
+        self.calendar::<ClosuresRefused>(principal, calendar)
+            .await?;
+        let closures = Closures::parse(fields, now)
+            .map_err(|e| DeskError::Operation(ClosuresRefused::Invalid(e)))?;
+        let calendar = self
+            .calendars
+            .replace_closures(principal, calendar, closures)
+            .await
+            .map_err(|e| match e {
+                CalendarWriteError::NotFound => DeskError::NotFound,
+                CalendarWriteError::Invalid(fields) => {
+                    DeskError::Operation(ClosuresRefused::Invalid(fields))
+                }
+                other => DeskError::Unknown(anyhow::Error::new(other)),
+            })?;
+        let affected = self.stranded(&calendar, now).await?;
+        Ok(ClosuresReplaced { calendar, affected })
+    }
+
+    /// The active appointments of `calendar` starting after `now` that its
+    /// closures would refuse now (at most [`MAX_AFFECTED`]).
+    async fn stranded<E: std::error::Error + 'static>(
+        &self,
+        calendar: &Calendar,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Appointment>, DeskError<E>> {
+        let schedule = &calendar.schedule;
+        let closures = schedule.closures();
+        let tz = schedule.time_zone();
+        // Nothing can be affected past the last date or period.
+        let last_day = closures
+            .days()
+            .last()
+            .and_then(|d| d.date().succ_opt())
+            .map(|d| tz.start_of_day(d));
+        let last_off = closures.time_off().iter().map(|t| t.range().end()).max();
+        let Some(to) = last_day.max(last_off) else {
+            return Ok(Vec::new());
+        };
+        let mut affected = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .repo
+                .list(&AppointmentQuery {
+                    scope: CalendarScope::One(calendar.id),
+                    from: Some(now),
+                    to: Some(to),
+                    status: Some(AppointmentStatus::Confirmed),
+                    phone: None,
+                    after,
+                    limit: MAX_PAGE,
+                })
+                .await
+                .map_err(DeskError::Unknown)?;
+            let full = u64::try_from(page.len()).unwrap_or(u64::MAX) >= MAX_PAGE;
+            after = page.last().map(|a| (a.range().start(), a.id()));
+            affected.extend(
+                page.into_iter()
+                    .filter(|a| closure_conflict(schedule, a.range()).is_some()),
+            );
+            if !full || affected.len() >= MAX_AFFECTED {
+                break;
+            }
+        }
+        affected.truncate(MAX_AFFECTED);
+        Ok(affected)
     }
 
     async fn calendar<E: std::error::Error + 'static>(

@@ -342,6 +342,18 @@ pub trait CalendarRepository: Send + Sync {
     /// plus [`StoreCalendarError::NotFound`].
     async fn update(&self, calendar: &Calendar) -> Result<(), StoreCalendarError>;
 
+    /// Replaces the whole set of closures (closed dates, special hours and
+    /// time off) of calendar `id`, atomically, and nothing else; MUST return
+    /// [`StoreCalendarError::NotFound`] when there is no such calendar.
+    /// [`update`](Self::update) MUST leave the closures as they are, and
+    /// every read of a calendar MUST return them with it (in the same query:
+    /// a booking reads its calendar on every tool call).
+    async fn replace_closures(
+        &self,
+        id: CalendarId,
+        closures: &crate::closures::Closures,
+    ) -> Result<(), StoreCalendarError>;
+
     /// Deletes the calendar, its routes and its past or cancelled
     /// appointments. MUST refuse ([`StoreCalendarDeleteError::HasUpcoming`])
     /// while it has active appointments ending after `now`, atomically with

@@ -1,9 +1,11 @@
 //! A calendar's schedule: working hours, slot grid and booking rules.
 
 use std::fmt;
+use std::sync::Arc;
 
-use chrono::{Duration, NaiveTime, Weekday};
+use chrono::{Datelike, Duration, NaiveDate, NaiveTime, Weekday};
 
+use crate::closures::Closures;
 use crate::time::TimeZoneId;
 
 /// Why a schedule or its working hours were refused.
@@ -259,6 +261,9 @@ pub struct Schedule {
     min_notice: Duration,
     horizon_days: u32,
     buffer: Duration,
+    /// Closed dates, special hours and time off (shared: a booking clones
+    /// the calendar, not the list).
+    closures: Arc<Closures>,
 }
 
 /// The raw settings of a [`Schedule`], in minutes and days.
@@ -307,7 +312,34 @@ impl Schedule {
             min_notice: Duration::minutes(s.min_notice_minutes),
             horizon_days: u32::try_from(s.horizon_days).unwrap_or(1),
             buffer: Duration::minutes(s.buffer_minutes),
+            closures: Arc::default(),
         })
+    }
+
+    /// The same schedule with `closures` (closed dates, special hours and
+    /// time off) applied.
+    #[must_use]
+    pub fn with_closures(mut self, closures: Arc<Closures>) -> Self {
+        self.closures = closures;
+        self
+    }
+
+    pub fn closures(&self) -> &Closures {
+        &self.closures
+    }
+
+    /// The closures, shared.
+    pub fn closures_arc(&self) -> Arc<Closures> {
+        Arc::clone(&self.closures)
+    }
+
+    /// The working hours of `date`: its override's when it has one (none
+    /// when closed), else the week's for its weekday.
+    pub fn hours_on(&self, date: NaiveDate) -> &[LocalRange] {
+        match self.closures.on(date) {
+            Some(o) => o.hours(),
+            None => self.hours.on(date.weekday()),
+        }
     }
 
     pub fn time_zone(&self) -> TimeZoneId {

@@ -11,6 +11,7 @@ use crate::availability::{
 };
 use crate::calendar::Calendar;
 use crate::caller::OwnNumber;
+use crate::closures::DateOverride;
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::ports::{
     AppointmentRepository, AuditEntry, BookOutcome, CalendarGateway, Clock, Freshness,
@@ -32,6 +33,10 @@ pub struct DayAvailability {
     pub zone: TimeZoneId,
     pub duration: Duration,
     pub slots: Vec<TimeRange>,
+    /// The calendar's override of `date` (read as one of the calendar's
+    /// days), when it has one: closed (with its label, for "We're closed on
+    /// ... (Christmas Day)") or special hours.
+    pub date_override: Option<DateOverride>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +273,7 @@ impl SchedulingService {
             zone,
             duration,
             slots,
+            date_override: schedule.closures().on(date).cloned(),
         })
     }
 

@@ -153,6 +153,10 @@ route_table! {
         delete: routes::calendars::delete,
     },
     "/api/v1/calendars/{id}/availability" => { get: routes::calendars::availability },
+    "/api/v1/calendars/{id}/closures" => {
+        get: routes::closures::get_closures,
+        put: routes::closures::replace_closures,
+    },
     "/api/v1/appointments" => { get: routes::appointments::list, post: routes::appointments::create },
     "/api/v1/appointments/{id}" => { get: routes::appointments::get },
     "/api/v1/appointments/{id}/cancel" => { post: routes::appointments::cancel },

@@ -43,6 +43,8 @@ pub const fn actix_path(path: &'static str) -> &'static str {
         crate::routes::calendars::update,
         crate::routes::calendars::delete,
         crate::routes::calendars::availability,
+        crate::routes::closures::get_closures,
+        crate::routes::closures::replace_closures,
         crate::routes::appointments::list,
         crate::routes::appointments::doc_legacy_list,
         crate::routes::appointments::get,

@@ -21,7 +21,9 @@ use uuid::Uuid;
 use voice_scheduler_domain::ports::{
     CalendarRepository, CalendarScope, StoreCalendarDeleteError, StoreCalendarError, VapiMatch,
 };
-use voice_scheduler_domain::{AppointmentStatus, Calendar, CalendarId, Slug, UserId, VapiId};
+use voice_scheduler_domain::{
+    AppointmentStatus, Calendar, CalendarId, Closures, Slug, UserId, VapiId,
+};
 
 use crate::appointments::hold_calendar;
 use crate::entities::{appointments, calendar_routes, calendars, users};
@@ -59,6 +61,7 @@ impl Plan {
             min_notice_minutes: minutes("min_notice_minutes", schedule.min_notice().num_minutes())?,
             horizon_days: minutes("horizon_days", i64::from(schedule.horizon_days()))?,
             buffer_minutes: minutes("buffer_minutes", schedule.buffer().num_minutes())?,
+            closures: crate::closures::encode(schedule.closures())?,
         };
         let mut routes = Vec::new();
         for (kind, ids) in [
@@ -437,6 +440,38 @@ impl CalendarRepository for Store {
         let plan = Plan::new(calendar).context("could not prepare the calendar")?;
         self.with_retries("update a calendar", || self.try_write(&plan, Mode::Update))
             .await
+    }
+
+    #[tracing::instrument(skip_all, fields(calendar = %id))]
+    async fn replace_closures(
+        &self,
+        id: CalendarId,
+        closures: &Closures,
+    ) -> Result<(), StoreCalendarError> {
+        let text = crate::closures::encode(closures)?;
+        self.with_retries("replace the closures of a calendar", || {
+            let text = text.clone();
+            async move {
+                let _gate = self.lock_writes().await;
+                // One statement: the whole set is replaced, or nothing.
+                let written = calendars::Entity::update_many()
+                    .col_expr(calendars::Column::Closures, Expr::value(text))
+                    .filter(calendars::Column::Id.eq(id.as_uuid()))
+                    .exec(&self.db)
+                    .await;
+                match written {
+                    Ok(done) if done.rows_affected == 0 => {
+                        Step::Done(Err(StoreCalendarError::NotFound))
+                    }
+                    Ok(_) => Step::Done(Ok(())),
+                    Err(e) => fail(
+                        anyhow::Error::new(e)
+                            .context(format!("could not replace the closures of calendar {id}")),
+                    ),
+                }
+            }
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(calendar = %id))]

@@ -73,6 +73,7 @@ mod appointments;
 mod audit;
 mod calendars;
 mod calls;
+mod closures;
 mod entities;
 mod errors;
 pub use errors::is_unavailable;

@@ -129,7 +129,11 @@ pub(crate) fn calendar(
         horizon_days: i64::from(row.horizon_days),
         buffer_minutes: i64::from(row.buffer_minutes),
     })
-    .with_context(|| format!("{}: the stored schedule", which()))?;
+    .with_context(|| format!("{}: the stored schedule", which()))?
+    .with_closures(std::sync::Arc::new(
+        crate::closures::decode(row.closures.as_deref())
+            .with_context(|| format!("{}: the stored closures", which()))?,
+    ));
     let mut assistant_ids = Vec::new();
     let mut phone_number_ids = Vec::new();
     for route in routes {

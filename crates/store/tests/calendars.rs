@@ -49,6 +49,7 @@ on_both_backends!(
     owner_must_be_a_user,
     owner_is_a_foreign_key_in_the_schema,
     update_replaces_settings_owner_and_routes,
+    closures_are_replaced_whole_and_read_with_the_calendar,
     find_by_vapi_answers_each_kind_of_route,
     sole_needs_exactly_one_calendar,
     list_scopes_oldest_first,
@@ -974,4 +975,67 @@ async fn migrations_go_down_and_up_again_with_every_table_in_use(ctx: Ctx) -> an
     cals(&ctx).create(&cal).await?;
     assert_eq!(cals(&ctx).sole().await?, Some(as_stored(&cal)));
     Ok(())
+}
+
+async fn closures_are_replaced_whole_and_read_with_the_calendar(ctx: Ctx) -> anyhow::Result<()> {
+    use voice_scheduler_domain::closures::{ClosureLabel, Closures, DateOverride, TimeOff};
+    use voice_scheduler_domain::{LocalRange, TimeRange};
+
+    let cal = calendar("c", 0)?;
+    cals(&ctx).create(&cal).await?;
+    let christmas = "2030-12-25".parse()?;
+    let closures = Closures::new(
+        vec![
+            DateOverride::closed(christmas, Some(ClosureLabel::parse("Christmas Day")?)),
+            DateOverride::with_hours(
+                "2030-12-24".parse()?,
+                vec![LocalRange::parse("09:00-12:00")?],
+                Some(ClosureLabel::parse("Christmas Eve")?),
+            )?,
+        ],
+        vec![TimeOff::new(
+            TimeRange::new(at(12, 0)?, at(12, 0)? + Duration::days(3))?,
+            None,
+        )?],
+    )?;
+    cals(&ctx).replace_closures(cal.id, &closures).await?;
+    let stored = cals(&ctx).get(cal.id).await?.context("calendar")?;
+    ensure!(
+        stored.schedule.closures() == &closures,
+        "read back with the calendar"
+    );
+    let by_slug = cals(&ctx)
+        .find_by_slug(&cal.slug)
+        .await?
+        .context("by slug")?;
+    ensure!(by_slug.schedule.closures() == &closures);
+
+    // A change of settings keeps them (its calendar carries none).
+    let mut changed = cal.clone();
+    changed.name = "Renamed".to_owned();
+    cals(&ctx).update(&changed).await?;
+    let stored = cals(&ctx).get(cal.id).await?.context("calendar")?;
+    ensure!(stored.schedule.closures() == &closures, "update kept them");
+
+    // Replaced as a whole, and emptied.
+    let fewer = Closures::new(vec![DateOverride::closed(christmas, None)], vec![])?;
+    cals(&ctx).replace_closures(cal.id, &fewer).await?;
+    let stored = cals(&ctx).get(cal.id).await?.context("calendar")?;
+    ensure!(stored.schedule.closures() == &fewer);
+    cals(&ctx)
+        .replace_closures(cal.id, &Closures::default())
+        .await?;
+    let empty = count(
+        &ctx,
+        "SELECT COUNT(*) AS n FROM calendars WHERE closures IS NULL",
+    )
+    .await?;
+    ensure!(empty == 1, "no closures are stored as NULL");
+    let stored = cals(&ctx).get(cal.id).await?.context("calendar")?;
+    ensure!(stored.schedule.closures().is_empty());
+
+    match cals(&ctx).replace_closures(CalendarId::new(), &fewer).await {
+        Err(StoreCalendarError::NotFound) => Ok(()),
+        other => bail!("expected NotFound, got {other:?}"),
+    }
 }

@@ -54,6 +54,11 @@ pub fn when(at: DateTime<Utc>, zone: TimeZoneId) -> String {
     )
 }
 
+/// ` (Christmas Day)` after a date, or nothing when there is no label.
+pub fn labelled(label: Option<&voice_scheduler_domain::ClosureLabel>) -> String {
+    label.map(|l| format!(" ({l})")).unwrap_or_default()
+}
+
 /// `a, b and c`.
 pub fn list(items: &[String]) -> String {
     match items {

@@ -338,14 +338,32 @@ impl ToolRunner {
                     speech::slot_times(&alternatives, zone)
                 )
             };
+            let closed = day.date_override.as_ref().filter(|o| o.is_closed());
+            let (status, why) = match closed {
+                Some(o) => (
+                    "closed",
+                    format!(
+                        "We're closed on {}{}.",
+                        speech::date(date),
+                        speech::labelled(o.label())
+                    ),
+                ),
+                None => (
+                    "unavailable",
+                    format!("There are no free times on {}.", speech::date(date)),
+                ),
+            };
+            let next = if closed.is_some() {
+                next.replacen("The next free times", "The nearest free times", 1)
+            } else {
+                next
+            };
             return Answer::ok(
                 call,
-                format!(
-                    "There are no free times on {}. {next} Ask the caller which time suits them.",
-                    speech::date(date)
-                ),
+                format!("{why} {next} Ask the caller which time suits them."),
                 json!({
-                    "status": "unavailable",
+                    "status": status,
+                    "label": closed.and_then(|o| o.label()).map(|l| l.as_str()),
                     "date": date.to_string(),
                     "timezone": zone.name(),
                     "duration_minutes": duration_minutes,
@@ -1027,6 +1045,30 @@ fn unavailable(
                 speech::date(*today)
             ),
         ),
+        SlotRejection::Closed { date, label } => (
+            "closed",
+            format!(
+                "We're closed on {}{}.",
+                speech::date(*date),
+                speech::labelled(label.as_ref())
+            ),
+        ),
+        SlotRejection::OutsideSpecialHours { date, label } => (
+            "outside_special_hours",
+            format!(
+                "{asked} is outside the special opening hours of {}{}.",
+                speech::date(*date),
+                speech::labelled(label.as_ref())
+            ),
+        ),
+        SlotRejection::TimeOff { until, label } => (
+            "time_off",
+            format!(
+                "{asked} is not available: we're away{} until {}.",
+                speech::labelled(label.as_ref()),
+                speech::when(*until, zone)
+            ),
+        ),
     };
     let offer = if alternatives.is_empty() {
         "There are no free times nearby; ask the caller for another day.".to_owned()
@@ -1043,8 +1085,14 @@ fn unavailable(
         "requested_start": speech::rfc3339(start, zone),
         "alternatives": alternatives.iter().map(|s| speech::slot_json(s, zone)).collect::<Vec<_>>(),
     });
-    if let SlotRejection::InPast { today } = reason {
-        metadata["today"] = json!(today.to_string());
+    match reason {
+        SlotRejection::InPast { today } => metadata["today"] = json!(today.to_string()),
+        SlotRejection::Closed { label, .. }
+        | SlotRejection::OutsideSpecialHours { label, .. }
+        | SlotRejection::TimeOff { label, .. } => {
+            metadata["label"] = json!(label.as_ref().map(|l| l.as_str()));
+        }
+        _ => {}
     }
     let tail = tail.map(|t| format!(" {t}")).unwrap_or_default();
     Answer::refuse(call, format!("{why}{tail} {offer}"), metadata)

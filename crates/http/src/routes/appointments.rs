@@ -485,6 +485,11 @@ fn book_error(e: BookError) -> ApiError {
     }
 }
 
+/// ` (Christmas Day)`, or nothing.
+fn labelled(label: Option<&voice_scheduler_domain::ClosureLabel>) -> String {
+    label.map(|l| format!(" ({l})")).unwrap_or_default()
+}
+
 fn unavailable(reason: SlotRejection, alternatives: &[TimeRange]) -> ApiError {
     let (code, message) = match reason {
         SlotRejection::InPast { today } => (
@@ -511,6 +516,28 @@ fn unavailable(reason: SlotRejection, alternatives: &[TimeRange]) -> ApiError {
             "appointments start on the calendar's slot grid".to_owned(),
         ),
         SlotRejection::Taken => ("taken", "that time is already taken".to_owned()),
+        SlotRejection::Closed { date, label } => (
+            "closed",
+            format!(
+                "the calendar is closed on {date}{}",
+                labelled(label.as_ref())
+            ),
+        ),
+        SlotRejection::OutsideSpecialHours { date, label } => (
+            "outside_special_hours",
+            format!(
+                "that time is outside the special hours of {date}{}",
+                labelled(label.as_ref())
+            ),
+        ),
+        SlotRejection::TimeOff { until, label } => (
+            "time_off",
+            format!(
+                "that time falls into time off{} until {}",
+                labelled(label.as_ref()),
+                until.to_rfc3339()
+            ),
+        ),
     };
     let alternatives = alternatives
         .iter()

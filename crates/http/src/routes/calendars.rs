@@ -275,6 +275,9 @@ pub struct AvailabilityBody {
     pub time_zone: String,
     pub duration_minutes: i64,
     pub slots: Vec<SlotBody>,
+    /// Set when the date is closed (`closed: true`, with its label) or has
+    /// special hours.
+    pub date_override: Option<crate::routes::closures::DateOverrideBody>,
 }
 
 /// The free slots of one day.
@@ -336,6 +339,7 @@ pub async fn availability(
         time_zone: zone.name().to_owned(),
         duration_minutes: day.duration.num_minutes(),
         slots: day.slots.iter().map(|r| slot(r, zone)).collect(),
+        date_override: day.date_override.as_ref().map(Into::into),
     }))
 }
 

@@ -3,6 +3,7 @@ pub mod audit;
 pub mod auth;
 pub mod calendars;
 pub mod calls;
+pub mod closures;
 pub mod dial;
 pub mod google;
 pub mod health;

@@ -22,6 +22,9 @@ pub struct Model {
     pub min_notice_minutes: i32,
     pub horizon_days: i32,
     pub buffer_minutes: i32,
+    /// Closed dates, special hours and time off as JSON (see `closures.rs`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub closures: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
