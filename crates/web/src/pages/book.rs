@@ -278,6 +278,18 @@ pub async fn submit(
                 SlotRejection::OutsideHours | SlotRejection::NotOnGrid => {
                     "That time is not one of the free times. Choose one from the list.".to_owned()
                 }
+                SlotRejection::Closed { label, .. } => format!(
+                    "The calendar is closed that day{}. Choose another day.",
+                    closure_label(label.as_ref())
+                ),
+                SlotRejection::OutsideSpecialHours { label, .. } => format!(
+                    "That day has special hours{}, and this time is outside them. Choose one from the list.",
+                    closure_label(label.as_ref())
+                ),
+                SlotRejection::TimeOff { label, .. } => format!(
+                    "That time is blocked{}. Choose another free time.",
+                    closure_label(label.as_ref())
+                ),
             },
             BookError::BadDuration(e) => format!("The length cannot be booked: {e}."),
             BookError::IdempotencyConflict => {
@@ -290,4 +302,9 @@ pub async fn submit(
         },
     };
     refuse(message, StatusCode::CONFLICT, values).await
+}
+
+/// " (Christmas Day)" for a labelled closure, nothing otherwise.
+fn closure_label(label: Option<&voice_scheduler_domain::ClosureLabel>) -> String {
+    label.map(|l| format!(" ({l})")).unwrap_or_default()
 }
