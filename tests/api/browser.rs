@@ -171,6 +171,47 @@ async fn click(client: &Client, css: &str) {
 }
 
 async fn journey(app: &TestApp, client: &Client) {
+    // A new installation: / leads to the first-run page.
+    client.goto(&format!("{}/", app.address)).await.unwrap();
+    see(client, "h1", "Welcome to Voice Scheduler").await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/first-run");
+    set_width(client, 375, 740).await;
+    assert!(
+        fits(client).await,
+        "the first-run page scrolls sideways at 375 px"
+    );
+    set_width(client, 1280, 900).await;
+    fill(client, "#name", "Ada Admin").await;
+    fill(client, "#email", "admin@example.com").await;
+    fill(client, "#password", ADMIN_PASSWORD).await;
+    fill(client, "#confirm", "not the same password").await;
+    click(client, "form.stack button[type=submit]").await;
+    // The message is at its field, and what was typed (but no password) stays.
+    see(
+        client,
+        "#confirm-error",
+        "The two passwords are not the same.",
+    )
+    .await;
+    let name = client.find(Locator::Css("#name")).await.unwrap();
+    assert_eq!(
+        name.prop("value").await.unwrap().as_deref(),
+        Some("Ada Admin")
+    );
+    shot(client, "first-run-1280").await;
+    fill(client, "#password", ADMIN_PASSWORD).await;
+    fill(client, "#confirm", ADMIN_PASSWORD).await;
+    click(client, "form.stack button[type=submit]").await;
+    see_all(client, ".notice", &["Your administrator account is ready"]).await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/");
+    // Once there is an account, the first-run page is gone.
+    client
+        .goto(&format!("{}/first-run", app.address))
+        .await
+        .unwrap();
+    // (to sign in, and on to the agenda since this browser is signed in)
+    assert_eq!(client.current_url().await.unwrap().path(), "/");
+
     // A caller books by voice, seconds before staff look.
     let booked = app
         .tool(
@@ -180,6 +221,14 @@ async fn journey(app: &TestApp, client: &Client) {
         )
         .await;
     assert!(booked.get("error").is_none(), "{booked}");
+    // The new administrator sees it on the agenda.
+    client
+        .goto(&format!("{}/?date=2030-03-04", app.address))
+        .await
+        .unwrap();
+    see_all(client, ".appts", &["Ray Chan", "Voice call"]).await;
+    click(client, "header form button").await;
+    see(client, ".notice", "You have signed out.").await;
 
     // A deep link while signed out leads through the sign-in form and back.
     client
@@ -291,7 +340,6 @@ async fn staff_use_the_dashboard_in_chromium() {
         return;
     }
     let app = spawn(Db::Sqlite, "browser", &[]).await.expect("sqlite");
-    app.admin_token().await;
     let profile = std::env::temp_dir().join(format!("vs-chromium-{}", uuid::Uuid::new_v4()));
     let (driver, client) = start_browser(&profile).await;
     // A failed step still closes the browser before the test fails.

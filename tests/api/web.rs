@@ -683,3 +683,191 @@ on_both_backends!(
         assert!(body.is_object());
     }
 );
+
+/// The first-run form's fields, filled in.
+fn first_run_form<'a>(csrf: &'a str, email: &'a str, name: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("name", name),
+        ("email", email),
+        ("password", ADMIN_PASSWORD),
+        ("confirm", ADMIN_PASSWORD),
+    ]
+}
+
+on_both_backends!(
+    the_first_run_page_creates_the_first_administrator_and_then_is_gone,
+    &[],
+    async |app: &TestApp| {
+        let mut browser = Browser::new(app);
+        // A new installation: / → sign in → the first-run page.
+        let page = browser.get("/").await;
+        assert_eq!(page.location(), "/sign-in");
+        let page = browser.get("/sign-in").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/first-run");
+        let page = browser.get("/first-run").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body
+                .contains("<title>Welcome · Voice Scheduler</title>")
+        );
+        assert!(
+            page.body
+                .contains("<label for=\"email\">Email address</label>")
+        );
+        let csrf = page.field("csrf");
+        // Another browser opens the form now and sends it too late.
+        let mut late = Browser::new(app);
+        let late_csrf = late.get("/first-run").await.field("csrf");
+        // Without its token, or with another one: refused, nothing created.
+        let mut no_token = first_run_form("", "owner@example.com", "Owner");
+        no_token.remove(0);
+        assert_eq!(browser.post("/first-run", &no_token).await.status, 403);
+        let page = browser
+            .post(
+                "/first-run",
+                &first_run_form(&"0".repeat(64), "owner@example.com", "Owner"),
+            )
+            .await;
+        assert_eq!(page.status, 403);
+        assert!(page.body.contains("<h1>The form has expired</h1>"));
+        assert_eq!(browser.get("/first-run").await.status, 200);
+        // Invalid fields: each message at its field, the typed text escaped.
+        let page = browser
+            .post(
+                "/first-run",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "<script>alert(1)</script>"),
+                    ("email", "not an address"),
+                    ("password", "short"),
+                    ("confirm", "other"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(!page.body.contains("<script>alert(1)"));
+        assert!(
+            page.body
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{}",
+            page.body
+        );
+        for id in ["email", "password", "confirm"] {
+            assert!(
+                page.body.contains(&format!(
+                    "aria-invalid=\"true\" aria-describedby=\"{id}-error\""
+                )),
+                "{id}: {}",
+                page.body
+            );
+            assert!(page.body.contains(&format!("id=\"{id}-error\"")), "{id}");
+        }
+        assert!(page.body.contains("The two passwords are not the same."));
+        assert!(page.body.contains("at least 8 characters"));
+        // The password is never sent back.
+        assert!(!page.body.contains("value=\"short\""));
+        // A valid form: the administrator exists, signed in, on the agenda
+        // of the calendar the server started with.
+        let csrf = page.field("csrf");
+        let page = browser
+            .post(
+                "/first-run",
+                &first_run_form(&csrf, "owner@example.com", "Olive Owner"),
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.location(), "/?done=welcome");
+        assert!(
+            set_cookies(&page)
+                .iter()
+                .any(|c| c.starts_with("__Host-vs_session=") && c.contains("HttpOnly"))
+        );
+        let agenda = browser.get("/?done=welcome").await;
+        assert_eq!(agenda.status, 200, "{}", agenda.body);
+        assert!(agenda.body.contains("Your administrator account is ready"));
+        assert!(agenda.body.contains("Olive Owner"));
+        assert!(agenda.body.contains(DEFAULT_CALENDAR), "{}", agenda.body);
+        // It is an administrator, and the API knows its password.
+        let token = app.login("owner@example.com", ADMIN_PASSWORD).await;
+        let token = token["access_token"].as_str().unwrap();
+        let (status, me) = app.api(Method::GET, "/auth/me", Some(token), None).await;
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(me["role"], "admin", "{me}");
+        // Afterwards the page is gone, for everyone.
+        let mut other = Browser::new(app);
+        let page = other.get("/first-run").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/sign-in?done=set-up");
+        let page = other.get("/sign-in?done=set-up").await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("already has an account"));
+        // A form fetched before, sent after: nothing is created.
+        let page = late
+            .post(
+                "/first-run",
+                &first_run_form(&late_csrf, "late@example.com", "Late"),
+            )
+            .await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/sign-in?done=set-up");
+        let (status, _) = app
+            .api(
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(&json!({"email": "late@example.com", "password": ADMIN_PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+);
+
+on_both_backends!(
+    two_concurrent_first_runs_create_exactly_one_administrator,
+    // Even with open registration the loser gets no (staff) account.
+    &[("ALLOW_REGISTRATION", "true")],
+    async |app: &TestApp| {
+        let mut a = Browser::new(app);
+        let mut b = Browser::new(app);
+        let csrf_a = a.get("/first-run").await.field("csrf");
+        let csrf_b = b.get("/first-run").await.field("csrf");
+        let form_a = first_run_form(&csrf_a, "a@example.com", "Ada");
+        let form_b = first_run_form(&csrf_b, "b@example.com", "Bea");
+        let (page_a, page_b) =
+            tokio::join!(a.post("/first-run", &form_a), b.post("/first-run", &form_b));
+        let locations = [page_a.location().to_owned(), page_b.location().to_owned()];
+        assert_eq!(
+            locations
+                .iter()
+                .filter(|l| l.as_str() == "/?done=welcome")
+                .count(),
+            1,
+            "{locations:?}"
+        );
+        assert_eq!(
+            locations
+                .iter()
+                .filter(|l| l.as_str() == "/sign-in?done=set-up")
+                .count(),
+            1,
+            "{locations:?}"
+        );
+        let mut signed_in = 0;
+        for email in ["a@example.com", "b@example.com"] {
+            let (status, _) = app
+                .api(
+                    Method::POST,
+                    "/auth/login",
+                    None,
+                    Some(&json!({"email": email, "password": ADMIN_PASSWORD})),
+                )
+                .await;
+            if status == 200 {
+                signed_in += 1;
+            }
+        }
+        assert_eq!(signed_in, 1);
+    }
+);

@@ -47,6 +47,7 @@ pub struct WebState {
 pub const PATHS: &[&str] = &[
     "/",
     "/sign-in",
+    "/first-run",
     "/sign-out",
     "/book",
     "/appointment/{id}",
@@ -76,6 +77,11 @@ pub fn configure(state: WebState) -> impl FnOnce(&mut web::ServiceConfig) {
                 resource("/sign-in")
                     .route(web::get().to(pages::sign_in::form))
                     .route(web::post().to(pages::sign_in::submit)),
+            )
+            .service(
+                resource("/first-run")
+                    .route(web::get().to(pages::first_run::form))
+                    .route(web::post().to(pages::first_run::submit)),
             )
             .service(resource("/sign-out").route(web::post().to(pages::sign_in::sign_out)))
             .service(

@@ -138,6 +138,14 @@ impl Notice {
             "rescheduled" => (true, "The appointment has been moved."),
             "cancelled" => (true, "The appointment has been cancelled."),
             "signed-out" => (true, "You have signed out."),
+            "welcome" => (
+                true,
+                "Your administrator account is ready and you are signed in. Calls booked by voice appear here.",
+            ),
+            "set-up" => (
+                true,
+                "This installation already has an account: sign in (an administrator can create more).",
+            ),
             "slot-taken" => (
                 false,
                 "That time cannot be booked any more. Choose another free time.",

@@ -4,6 +4,7 @@
 pub mod agenda;
 pub mod appointment;
 pub mod book;
+pub mod first_run;
 pub mod sign_in;
 
 use actix_web::HttpResponse;
