@@ -327,6 +327,76 @@ async fn journey(app: &TestApp, client: &Client) {
     );
     shot(client, "appointment-375").await;
 
+    // The call the voice booking was made in: its report, then its page.
+    set_width(client, 1280, 900).await;
+    let mut report = crate::helpers::fixture("end-of-call-report.json");
+    report["message"]["call"]["id"] = json!("call-e2e");
+    report["message"]["call"]["customer"]["number"] = json!("+14155550100");
+    report["message"]["startedAt"] = json!("2030-03-01T17:02:05.000Z");
+    report["message"]["endedAt"] = json!("2030-03-01T17:04:41.000Z");
+    report["message"]["analysis"]["summary"] =
+        json!("Ray Chan booked a consultation about a crown for Monday 4 March at 9 AM.");
+    report["message"]["artifact"]["transcript"] = json!(
+        "AI: Thank you for calling Bright Smile Dental, how can I help?\n\
+         User: Hi, I'd like to see someone about a crown <script>alert(1)</script>, Monday morning if possible.\n\
+         AI: Monday 4 March at 9 AM is free. May I have your name?\n\
+         User: Ray Chan.\n\
+         AI: You're booked for Monday 4 March at 9 AM. Your confirmation code is on its way."
+    );
+    let response = app.post_vapi("/vapi/webhook", &report).await;
+    assert_eq!(response.status(), 200);
+    client
+        .goto(&format!("{}/calls", app.address))
+        .await
+        .unwrap();
+    see(client, "h1", "Calls").await;
+    see_all(
+        client,
+        ".calls",
+        &["+14155550100", "2 min 36 s", "Ray Chan booked"],
+    )
+    .await;
+    shot(client, "calls-1280").await;
+    click(client, ".calls a.time").await;
+    see(client, "h1", "Call from +14155550100").await;
+    see_all(
+        client,
+        ".transcript",
+        &["Caller", "<script>alert(1)</script>", "Ray Chan."],
+    )
+    .await;
+    see_all(client, "main .appts", &["Ray Chan", "09:00–09:30"]).await;
+    let audio = client.find(Locator::Css("audio")).await.unwrap();
+    assert_eq!(
+        audio.attr("src").await.unwrap().as_deref(),
+        Some("https://storage.example.com/recordings/7420f27a.wav")
+    );
+    assert!(
+        fits(client).await,
+        "the call page scrolls sideways at 1280 px"
+    );
+    // Tall windows: the whole page, down to the transcript.
+    set_width(client, 1280, 1750).await;
+    shot(client, "call-1280").await;
+    set_width(client, 375, 812).await;
+    client.refresh().await.unwrap();
+    see(client, "h1", "Call from +14155550100").await;
+    assert!(
+        fits(client).await,
+        "the call page scrolls sideways at 375 px"
+    );
+    set_width(client, 375, 2000).await;
+    shot(client, "call-375").await;
+    set_width(client, 375, 812).await;
+    client
+        .goto(&format!("{}/calls", app.address))
+        .await
+        .unwrap();
+    assert!(
+        fits(client).await,
+        "the calls list scrolls sideways at 375 px"
+    );
+
     // Signing out ends the session; the agenda asks to sign in again.
     click(client, "header form button").await;
     see(client, ".notice", "You have signed out.").await;

@@ -871,3 +871,192 @@ on_both_backends!(
         assert_eq!(signed_in, 1);
     }
 );
+
+/// The VAPI call of `end-of-call-report.json`.
+const CALL_ID: &str = "7420f27a-30fd-4f49-a995-5549ae7cc00d";
+
+/// An end-of-call report for `call_id`, with `transcript` and `recording`.
+fn call_report(call_id: &str, transcript: &str, recording: &str) -> Value {
+    let mut body = crate::helpers::fixture("end-of-call-report.json");
+    body["message"]["call"]["id"] = json!(call_id);
+    body["message"]["artifact"]["transcript"] = json!(transcript);
+    body["message"]["artifact"]["recordingUrl"] = json!(recording);
+    body["message"]["analysis"]["summary"] = json!("Caller <b>Jane</b> booked a session.");
+    body
+}
+
+async fn deliver(app: &TestApp, body: &Value) {
+    let response = app.post_vapi("/vapi/webhook", body).await;
+    assert_eq!(response.status(), 200);
+}
+
+/// Our id of the call VAPI knows as `vapi_call_id` (through the API).
+async fn call_id(app: &TestApp, token: &str, vapi_call_id: &str) -> String {
+    let (status, page) = app
+        .api(Method::GET, "/api/v1/calls?limit=200", Some(token), None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["vapi_call_id"] == vapi_call_id)
+        .unwrap_or_else(|| panic!("{vapi_call_id}: {page}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+on_both_backends!(
+    calls_are_listed_and_a_call_shows_its_transcript_as_text_and_its_booking,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        // Booked by voice during the call, then the end-of-call report.
+        let booking = json!({"message": {
+            "type": "tool-calls",
+            "call": {"id": CALL_ID, "type": "inboundPhoneCall", "customer": {"number": "+14155550123"}},
+            "toolCallList": [{"id": "tc-book", "type": "function", "function": {
+                "name": "book_appointment",
+                "arguments": {"name": "Jane Doe", "date": "2030-03-12", "time": "14:00", "purpose": "Discovery session"},
+            }}],
+        }});
+        assert_eq!(app.post_vapi("/vapi/tools", &booking).await.status(), 200);
+        deliver(
+            app,
+            &call_report(
+                CALL_ID,
+                "AI: Hi, this is the booking line.\nUser: <script>alert(1)</script> Tuesday at 2, please.",
+                "https://storage.example.com/recordings/7420f27a.wav",
+            ),
+        )
+        .await;
+        deliver(
+            app,
+            &call_report("call-evil", "AI: Hello", "javascript:alert(1)"),
+        )
+        .await;
+        let id = call_id(app, &admin, CALL_ID).await;
+        let evil = call_id(app, &admin, "call-evil").await;
+
+        let mut browser = Browser::new(app);
+        browser.sign_in("admin@example.com", ADMIN_PASSWORD).await;
+        let list = browser.get("/calls").await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        assert!(list.body.contains("<title>Calls · Voice Scheduler</title>"));
+        assert!(list.body.contains(&format!("href=\"/call/{id}\"")));
+        assert!(list.body.contains("+14155550123"));
+        assert!(list.body.contains("3 min 27 s"), "{}", list.body);
+        assert!(list.body.contains("customer ended call"));
+        assert!(!list.body.contains("<b>Jane</b>"));
+        assert!(
+            list.body
+                .contains("Caller &#60;b&#62;Jane&#60;/b&#62; booked")
+        );
+
+        let page = browser.get(&format!("/call/{id}")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("<h1>Call from +14155550123</h1>"));
+        // Speaker turns, the caller's words as text.
+        assert!(page.body.contains("<span class=\"speaker\">Assistant</span> <span class=\"said\">Hi, this is the booking line.</span>"));
+        assert!(!page.body.contains("<script>"), "{}", page.body);
+        assert!(page.body.contains(
+            "<span class=\"speaker\">Caller</span> <span class=\"said\">&#60;script&#62;alert(1)&#60;/script&#62; Tuesday at 2, please.</span>"
+        ));
+        // The recording plays from VAPI's storage (allowed by the policy).
+        assert!(page.body.contains(
+            "<audio controls preload=\"none\" src=\"https://storage.example.com/recordings/7420f27a.wav\"></audio>"
+        ));
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("media-src https:") && csp.contains("script-src 'self'"),
+            "{csp}"
+        );
+        // What was booked, linked; times in the calendar's zone.
+        assert!(page.body.contains("Jane Doe"));
+        assert!(page.body.contains("Tuesday 12 March 2030"));
+        assert!(page.body.contains("href=\"/appointment/"));
+        assert!(
+            page.body.contains("Friday 1 March 2030, 09:14 PST"),
+            "{}",
+            page.body
+        );
+        // A recording address that is not https is neither played nor linked.
+        let page = browser.get(&format!("/call/{evil}")).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains("javascript:"), "{}", page.body);
+        assert!(page.body.contains("No recording was sent for this call."));
+        assert!(page.body.contains("Nothing was booked during this call."));
+
+        // Not a call, or not one of yours: the 404 page.
+        for path in [
+            "/call/not-a-uuid".to_owned(),
+            format!("/call/{}", uuid::Uuid::now_v7()),
+        ] {
+            let page = browser.get(&path).await;
+            assert_eq!(page.status, 404, "{path}");
+            assert!(page.body.contains("<h1>Page not found</h1>"));
+        }
+        let staff = app.staff_token(&admin, "ann@example.com").await;
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/v1/calendars",
+                Some(&staff),
+                Some(&json!({"name": "Ann", "time_zone": "Europe/Paris"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let mut ann = Browser::new(app);
+        ann.sign_in("ann@example.com", STAFF_PASSWORD).await;
+        let page = ann.get(&format!("/call/{id}")).await;
+        assert_eq!(page.status, 404);
+        assert!(page.body.contains("<h1>Page not found</h1>"));
+        assert!(!page.body.contains("Jane"));
+        let page = ann.get("/calls").await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains(&id));
+        assert!(page.body.contains("No calls yet."));
+        let page = ann
+            .get(&format!("/calls?calendar={DEFAULT_CALENDAR}"))
+            .await;
+        assert_eq!(page.status, 404);
+    }
+);
+
+on_both_backends!(
+    the_calls_list_pages_newest_first,
+    &[],
+    async |app: &TestApp| {
+        app.admin_token().await;
+        for n in 0..27 {
+            let mut body = call_report(&format!("call-{n:02}"), "AI: Hi", "");
+            body["message"]["startedAt"] = json!(format!("2030-03-01T10:{n:02}:00Z"));
+            body["message"]["endedAt"] = json!(format!("2030-03-01T10:{n:02}:30Z"));
+            deliver(app, &body).await;
+        }
+        let mut browser = Browser::new(app);
+        browser.sign_in("admin@example.com", ADMIN_PASSWORD).await;
+        let first = browser.get("/calls").await;
+        assert_eq!(first.status, 200);
+        assert_eq!(first.body.matches("class=\"appt call\"").count(), 25);
+        // Newest first: 10:26 UTC is 02:26 in Los Angeles.
+        let newest = first.body.find("02:26 PST").unwrap();
+        let older = first.body.find("02:25 PST").unwrap();
+        assert!(newest < older);
+        assert!(!first.body.contains("02:01 PST"));
+        assert!(first.body.contains("30 s"));
+        let marker = "href=\"/calls?calendar=";
+        let start = first.body.find(marker).expect("a next page") + "href=\"".len();
+        let end = first.body[start..].find('"').unwrap() + start;
+        let next = first.body[start..end].replace("&#38;", "&");
+        assert!(next.contains("&before="), "{next}");
+        let second = browser.get(&next).await;
+        assert_eq!(second.status, 200, "{}", second.body);
+        assert_eq!(second.body.matches("class=\"appt call\"").count(), 2);
+        assert!(second.body.contains("02:01 PST") && second.body.contains("02:00 PST"));
+        assert!(second.body.contains("← Newest"));
+        assert!(!second.body.contains("Older calls"));
+        assert_eq!(browser.get("/calls?before=garbage").await.status, 400);
+    }
+);

@@ -29,6 +29,7 @@ pub async fn state(
         accounts: services.accounts.clone(),
         calendars: services.calendars.clone(),
         desk: services.desk.clone(),
+        calls: services.calls.clone(),
         clock,
         phone_region: settings.phone_region,
         proxies: settings.trusted_proxies.clone(),

@@ -20,6 +20,7 @@ use actix_web::web;
 use voice_scheduler_domain::PhoneRegion;
 use voice_scheduler_domain::accounts::AccountService;
 use voice_scheduler_domain::calendars::CalendarService;
+use voice_scheduler_domain::calls::CallLog;
 use voice_scheduler_domain::desk::FrontDesk;
 use voice_scheduler_domain::ports::Clock;
 use voice_scheduler_http::TrustedProxies;
@@ -34,6 +35,7 @@ pub struct WebState {
     pub accounts: AccountService,
     pub calendars: CalendarService,
     pub desk: FrontDesk,
+    pub calls: CallLog,
     pub clock: Arc<dyn Clock>,
     /// The region national phone numbers typed into forms are read in.
     pub phone_region: PhoneRegion,
@@ -53,6 +55,8 @@ pub const PATHS: &[&str] = &[
     "/appointment/{id}",
     "/appointment/{id}/cancel",
     "/appointment/{id}/reschedule",
+    "/calls",
+    "/call/{id}",
     "/static/style.css",
 ];
 
@@ -99,6 +103,8 @@ pub fn configure(state: WebState) -> impl FnOnce(&mut web::ServiceConfig) {
                 resource("/appointment/{id}/reschedule")
                     .route(web::post().to(pages::appointment::reschedule)),
             )
+            .service(resource("/calls").route(web::get().to(pages::calls::list)))
+            .service(resource("/call/{id}").route(web::get().to(pages::calls::show)))
             .service(resource("/static/style.css").route(web::get().to(pages::stylesheet)));
     }
 }

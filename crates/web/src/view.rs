@@ -10,8 +10,8 @@ use voice_scheduler_domain::{Appointment, TimeZoneId};
 use crate::session::Browser;
 
 /// The strict policy of every page: our stylesheet, no script, forms only
-/// to ourselves.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// to ourselves; audio (a call's recording) from HTTPS addresses.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; media-src https:; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The signed-in header: who, and the sign-out form's token.
 pub struct Nav {

@@ -4,6 +4,7 @@
 pub mod agenda;
 pub mod appointment;
 pub mod book;
+pub mod calls;
 pub mod first_run;
 pub mod sign_in;
 
