@@ -327,6 +327,58 @@ async fn journey(app: &TestApp, client: &Client) {
     );
     shot(client, "appointment-375").await;
 
+    // Calendar settings: a refused value is explained at its field.
+    set_width(client, 1280, 900).await;
+    client
+        .goto(&format!("{}/settings", app.address))
+        .await
+        .unwrap();
+    see(client, "h1", "Settings of “Appointments”").await;
+    fill(client, "#working_hours", "mon 18:00-09:00").await;
+    fill(client, "#slot_minutes", "0").await;
+    click(client, "form.settings button[type=submit]").await;
+    see(
+        client,
+        "#settings-error",
+        "Nothing was saved: correct the fields marked below.",
+    )
+    .await;
+    let message = wait_for(client, "#slot_minutes-error", |t| !t.is_empty()).await;
+    wait_for(client, "#working_hours-error", |t| !t.is_empty()).await;
+    // Right under its input (after its hint), which points at it (screen
+    // readers read it).
+    let placed = client
+        .execute(
+            "const i = document.getElementById('slot_minutes'), e = document.getElementById('slot_minutes-error');\n\
+             const a = i.getBoundingClientRect(), b = e.getBoundingClientRect();\n\
+             return i.getAttribute('aria-invalid') === 'true'\n\
+               && i.getAttribute('aria-describedby').split(' ').includes('slot_minutes-error')\n\
+               && e.closest('p.field') === i.closest('p.field')\n\
+               && b.top >= a.bottom && b.top - a.bottom < 60 && Math.abs(b.left - a.left) < 4;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed, json!(true), "{message:?} is not at its field");
+    let typed = client.find(Locator::Css("#working_hours")).await.unwrap();
+    assert_eq!(
+        typed.prop("value").await.unwrap().as_deref(),
+        Some("mon 18:00-09:00")
+    );
+    set_width(client, 1280, 1650).await;
+    shot(client, "settings-error-1280").await;
+    set_width(client, 1280, 900).await;
+    fill(client, "#working_hours", "mon-fri 09:00-17:00").await;
+    fill(client, "#slot_minutes", "30").await;
+    click(client, "form.settings button[type=submit]").await;
+    see(client, ".notice", "The settings are saved.").await;
+    set_width(client, 375, 812).await;
+    assert!(
+        fits(client).await,
+        "the settings page scrolls sideways at 375 px"
+    );
+    shot(client, "settings-375").await;
+
     // The call the voice booking was made in: its report, then its page.
     set_width(client, 1280, 900).await;
     let mut report = crate::helpers::fixture("end-of-call-report.json");

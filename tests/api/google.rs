@@ -1818,3 +1818,33 @@ async fn two_instances_on_one_postgres_mirror_each_booking_once() {
     b.cleanup().await;
     a.cleanup().await;
 }
+
+google_test!(
+    the_dashboards_settings_page_shows_the_connection,
+    &[],
+    async |app: &TestApp, _google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        let calendar = app.first_calendar_id(&admin).await;
+        let mut browser = crate::web::Browser::new(app);
+        browser
+            .sign_in("admin@example.com", crate::helpers::ADMIN_PASSWORD)
+            .await;
+        let page = browser.get(&format!("/calendar/{calendar}/settings")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body
+                .contains("No Google Calendar is connected to this calendar yet"),
+            "{}",
+            page.body
+        );
+        connect(app, &admin, &calendar, None).await;
+        let page = browser.get(&format!("/calendar/{calendar}/settings")).await;
+        assert!(
+            page.body.contains(
+                "<span class=\"tag ok\">Connected</span> Connected to Google Calendar “primary”"
+            ),
+            "{}",
+            page.body
+        );
+    }
+);

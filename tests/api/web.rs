@@ -1060,3 +1060,268 @@ on_both_backends!(
         assert_eq!(browser.get("/calls?before=garbage").await.status, 400);
     }
 );
+
+/// The settings form of `calendar` as it is, with `changes` applied.
+async fn settings_form(
+    browser: &mut Browser<'_>,
+    calendar: &str,
+    changes: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let page = browser.get(&format!("/calendar/{calendar}/settings")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let mut form: Vec<(String, String)> = [
+        "csrf",
+        "name",
+        "time_zone",
+        "working_hours",
+        "slot_minutes",
+        "default_duration_minutes",
+        "min_notice_minutes",
+        "horizon_days",
+        "buffer_minutes",
+    ]
+    .iter()
+    .map(|f| (f.to_string(), page.field(f).replace("&#38;", "&")))
+    .collect();
+    for (k, v) in changes {
+        match form.iter_mut().find(|(f, _)| f == k) {
+            Some(entry) => entry.1 = v.to_string(),
+            None => form.push((k.to_string(), v.to_string())),
+        }
+    }
+    form
+}
+
+async fn post_settings(
+    browser: &mut Browser<'_>,
+    calendar: &str,
+    form: &[(String, String)],
+) -> Page {
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    browser
+        .post(&format!("/calendar/{calendar}/settings"), &form)
+        .await
+}
+
+on_both_backends!(
+    calendar_settings_are_the_apis_with_each_message_at_its_field,
+    &[],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        let mut browser = Browser::new(app);
+        browser.sign_in("admin@example.com", ADMIN_PASSWORD).await;
+        let page = browser.get("/settings").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(
+            page.location(),
+            format!("/calendar/{DEFAULT_CALENDAR}/settings")
+        );
+        let page = browser.get(page.location()).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body
+                .contains("<label for=\"working_hours\">Working hours</label>")
+        );
+        assert_eq!(page.field("time_zone"), "America/Los_Angeles");
+        assert_eq!(page.field("working_hours"), "mon-fri 09:00-17:00");
+        assert_eq!(page.field("slot_minutes"), "30");
+        assert!(
+            page.body
+                .contains("Google Calendar is not set up on this server")
+        );
+
+        // The API's messages for the same values.
+        let bad = json!({"time_zone": "Mars/Olympus", "working_hours": "mon 18:00-09:00", "slot_minutes": 0, "horizon_days": 100000});
+        let (status, api) = app
+            .api(
+                Method::PATCH,
+                &format!("/api/v1/calendars/{DEFAULT_CALENDAR}"),
+                Some(&admin),
+                Some(&bad),
+            )
+            .await;
+        assert_eq!(status, 422, "{api}");
+        let form = settings_form(
+            &mut browser,
+            DEFAULT_CALENDAR,
+            &[
+                ("time_zone", "Mars/Olympus"),
+                ("working_hours", "mon 18:00-09:00"),
+                ("slot_minutes", "0"),
+                ("horizon_days", "100000"),
+                ("buffer_minutes", "ten"),
+            ],
+        )
+        .await;
+        let page = post_settings(&mut browser, DEFAULT_CALENDAR, &form).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains("Enter a whole number of minutes."));
+        // A field that is not a number is found before the service is asked.
+        let mut form = form;
+        form.retain(|(k, _)| k != "buffer_minutes");
+        form.push(("buffer_minutes".to_owned(), "0".to_owned()));
+        let page = post_settings(&mut browser, DEFAULT_CALENDAR, &form).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains("Nothing was saved"));
+        let problems = api["error"]["fields"]
+            .as_array()
+            .or_else(|| api["error"]["details"].as_array())
+            .or_else(|| api["fields"].as_array())
+            .unwrap_or_else(|| panic!("{api}"))
+            .clone();
+        assert_eq!(problems.len(), 4, "{api}");
+        for problem in problems {
+            let field = problem["field"].as_str().unwrap();
+            let message = problem["message"].as_str().unwrap();
+            // At the field: the input points at its message, which is the API's.
+            assert!(
+                page.body.contains(&format!(
+                    "aria-invalid=\"true\" aria-describedby=\"{field}-error"
+                )),
+                "{field}: {}",
+                page.body
+            );
+            let at_field = format!("<span class=\"field-error\" id=\"{field}-error\">");
+            let start = page
+                .body
+                .find(&at_field)
+                .unwrap_or_else(|| panic!("{field}"))
+                + at_field.len();
+            let shown = &page.body[start..start + page.body[start..].find("</span>").unwrap()];
+            let shown = shown
+                .replace("&#39;", "'")
+                .replace("&#34;", "\"")
+                .replace("&#38;", "&");
+            // The API's message, without the field's name in front.
+            let shown = shown.trim_end_matches('.').to_lowercase();
+            assert!(
+                shown.len() > 10 && message.to_lowercase().ends_with(&shown),
+                "{field}: {shown:?} vs {message:?}"
+            );
+        }
+        // What was typed stays in the form; nothing changed.
+        assert_eq!(page.field("time_zone"), "Mars/Olympus");
+        let (_, calendar) = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/calendars/{DEFAULT_CALENDAR}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(calendar["time_zone"], "America/Los_Angeles");
+
+        // Without this sign-in's token: refused, nothing changed.
+        let mut form =
+            settings_form(&mut browser, DEFAULT_CALENDAR, &[("slot_minutes", "15")]).await;
+        form.retain(|(k, _)| k != "csrf");
+        let page = post_settings(&mut browser, DEFAULT_CALENDAR, &form).await;
+        assert_eq!(page.status, 403);
+        form.push(("csrf".to_owned(), "0".repeat(64)));
+        assert_eq!(
+            post_settings(&mut browser, DEFAULT_CALENDAR, &form)
+                .await
+                .status,
+            403
+        );
+
+        // Saved through the service: the API sees it; the name is escaped.
+        let form = settings_form(
+            &mut browser,
+            DEFAULT_CALENDAR,
+            &[
+                ("name", "Front desk <script>alert(1)</script>"),
+                ("working_hours", "mon-sat 08:00-12:00"),
+                ("slot_minutes", "15"),
+                ("buffer_minutes", "5"),
+                ("vapi_assistant_ids", "asst-main, asst-2"),
+            ],
+        )
+        .await;
+        let page = post_settings(&mut browser, DEFAULT_CALENDAR, &form).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(
+            page.location(),
+            format!("/calendar/{DEFAULT_CALENDAR}/settings?done=saved")
+        );
+        let (_, calendar) = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/calendars/{DEFAULT_CALENDAR}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(
+            calendar["working_hours"], "mon-sat 08:00-12:00",
+            "{calendar}"
+        );
+        assert_eq!(calendar["slot_minutes"], 15);
+        assert_eq!(calendar["buffer_minutes"], 5);
+        assert_eq!(
+            calendar["vapi_assistant_ids"],
+            json!(["asst-2", "asst-main"])
+        );
+        let page = browser.get(page.location()).await;
+        assert!(page.body.contains("The settings are saved."));
+        assert!(!page.body.contains("<script>alert"));
+        assert!(page.body.contains("Front desk &#60;script&#62;"));
+
+        // Staff: another's calendar is a 404 page; their own has no VAPI
+        // fields to change, and sending them changes nothing.
+        let staff = app.staff_token(&admin, "ann@example.com").await;
+        let (status, own) = app
+            .api(
+                Method::POST,
+                "/api/v1/calendars",
+                Some(&staff),
+                Some(&json!({"name": "Ann", "time_zone": "Europe/Paris"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{own}");
+        let own = own["id"].as_str().unwrap();
+        let mut ann = Browser::new(app);
+        ann.sign_in("ann@example.com", STAFF_PASSWORD).await;
+        let page = ann
+            .get(&format!("/calendar/{DEFAULT_CALENDAR}/settings"))
+            .await;
+        assert_eq!(page.status, 404);
+        assert!(page.body.contains("<h1>Page not found</h1>"));
+        let csrf = ann.csrf().await;
+        let page = ann
+            .post(
+                &format!("/calendar/{DEFAULT_CALENDAR}/settings"),
+                &[("csrf", &csrf), ("name", "Mine now"), ("time_zone", "UTC")],
+            )
+            .await;
+        assert_eq!(page.status, 404);
+        let page = ann.get(&format!("/calendar/{own}/settings")).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains("name=\"vapi_assistant_ids\""));
+        assert!(
+            page.body
+                .contains("Only an administrator changes which calls reach this calendar.")
+        );
+        let form = settings_form(
+            &mut ann,
+            own,
+            &[
+                ("vapi_assistant_ids", "asst-stolen"),
+                ("slot_minutes", "20"),
+            ],
+        )
+        .await;
+        let page = post_settings(&mut ann, own, &form).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, calendar) = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/calendars/{own}"),
+                Some(&staff),
+                None,
+            )
+            .await;
+        assert_eq!(calendar["slot_minutes"], 20);
+        assert_eq!(calendar["vapi_assistant_ids"], json!([]));
+    }
+);

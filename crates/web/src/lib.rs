@@ -23,6 +23,7 @@ use voice_scheduler_domain::calendars::CalendarService;
 use voice_scheduler_domain::calls::CallLog;
 use voice_scheduler_domain::desk::FrontDesk;
 use voice_scheduler_domain::ports::Clock;
+use voice_scheduler_domain::sync::Connections;
 use voice_scheduler_http::TrustedProxies;
 
 pub use errors::WebError;
@@ -36,6 +37,8 @@ pub struct WebState {
     pub calendars: CalendarService,
     pub desk: FrontDesk,
     pub calls: CallLog,
+    /// Google Calendar connections, when the server has Google configured.
+    pub google: Option<Connections>,
     pub clock: Arc<dyn Clock>,
     /// The region national phone numbers typed into forms are read in.
     pub phone_region: PhoneRegion,
@@ -56,6 +59,8 @@ pub const PATHS: &[&str] = &[
     "/appointment/{id}/cancel",
     "/appointment/{id}/reschedule",
     "/calls",
+    "/settings",
+    "/calendar/{id}/settings",
     "/call/{id}",
     "/static/style.css",
 ];
@@ -105,6 +110,12 @@ pub fn configure(state: WebState) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .service(resource("/calls").route(web::get().to(pages::calls::list)))
             .service(resource("/call/{id}").route(web::get().to(pages::calls::show)))
+            .service(resource("/settings").route(web::get().to(pages::settings::first)))
+            .service(
+                resource("/calendar/{id}/settings")
+                    .route(web::get().to(pages::settings::form))
+                    .route(web::post().to(pages::settings::submit)),
+            )
             .service(resource("/static/style.css").route(web::get().to(pages::stylesheet)));
     }
 }

@@ -138,6 +138,7 @@ impl Notice {
             "rescheduled" => (true, "The appointment has been moved."),
             "cancelled" => (true, "The appointment has been cancelled."),
             "signed-out" => (true, "You have signed out."),
+            "saved" => (true, "The settings are saved."),
             "welcome" => (
                 true,
                 "Your administrator account is ready and you are signed in. Calls booked by voice appear here.",

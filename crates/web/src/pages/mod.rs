@@ -6,6 +6,7 @@ pub mod appointment;
 pub mod book;
 pub mod calls;
 pub mod first_run;
+pub mod settings;
 pub mod sign_in;
 
 use actix_web::HttpResponse;
