@@ -449,6 +449,21 @@ async fn journey(app: &TestApp, client: &Client) {
         "the calls list scrolls sideways at 375 px"
     );
 
+    // The audit log (administrators): this journey's sign-ins and changes.
+    client
+        .goto(&format!("{}/audit", app.address))
+        .await
+        .unwrap();
+    see(client, "h1", "Audit log").await;
+    see_all(client, ".audit", &["calendar.update", "auth.login"]).await;
+    assert!(
+        fits(client).await,
+        "the audit log scrolls sideways at 375 px"
+    );
+    shot(client, "audit-375").await;
+    set_width(client, 1280, 900).await;
+    shot(client, "audit-1280").await;
+
     // Signing out ends the session; the agenda asks to sign in again.
     click(client, "header form button").await;
     see(client, ".notice", "You have signed out.").await;

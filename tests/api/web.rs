@@ -1325,3 +1325,96 @@ on_both_backends!(
         assert_eq!(calendar["vapi_assistant_ids"], json!([]));
     }
 );
+
+on_both_backends!(
+    the_audit_log_is_for_administrators_filtered_and_paged,
+    &[("RATE_LIMIT_LOGIN_PER_MINUTE", "1000")],
+    async |app: &TestApp| {
+        let admin = app.admin_token().await;
+        // Signed in before the failures below lock this client address out.
+        let mut browser = Browser::new(app);
+        browser.sign_in("admin@example.com", ADMIN_PASSWORD).await;
+        app.staff_token(&admin, "ann@example.com").await;
+        let mut ann = Browser::new(app);
+        ann.sign_in("ann@example.com", STAFF_PASSWORD).await;
+        // 52 failed sign-ins (unknown addresses: no backoff), all audited.
+        for n in 0..52 {
+            let (status, _) = app
+                .api(
+                    Method::POST,
+                    "/auth/login",
+                    None,
+                    Some(&json!({"email": format!("nobody{n}@example.com"), "password": "wrong password"})),
+                )
+                .await;
+            assert!(status == 401 || status == 429, "{status}");
+        }
+        let page = browser.get("/audit").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body
+                .contains("<title>Audit log · Voice Scheduler</title>")
+        );
+        assert!(page.body.contains("<a href=\"/audit\">Audit log</a>"));
+        assert_eq!(page.body.matches("<li class=\"entry\">").count(), 50);
+        // Newest first: the failed sign-ins, by nobody in particular.
+        let first = page.body.find("<li class=\"entry\">").unwrap();
+        let entry = &page.body[first..first + page.body[first..].find("</li>").unwrap()];
+        assert!(
+            entry.contains("auth.login") && entry.contains(">failure</span>"),
+            "{entry}"
+        );
+        assert!(entry.contains("by anonymous"), "{entry}");
+        // The next page, and back.
+        let marker = "href=\"/audit?action=";
+        let start = page.body.rfind(marker).expect("a next page") + "href=\"".len();
+        let end = page.body[start..].find('"').unwrap() + start;
+        let next = page.body[start..end].replace("&#38;", "&");
+        assert!(next.contains("&before="), "{next}");
+        let older = browser.get(&next).await;
+        assert_eq!(older.status, 200, "{}", older.body);
+        assert!(older.body.matches("<li class=\"entry\">").count() >= 5);
+        assert!(older.body.contains("← Newest"));
+        // The oldest: the administrator signing in, named.
+        assert!(
+            older.body.contains("by Test User (admin@example.com)"),
+            "{}",
+            older.body
+        );
+        // Filters: outcome and action; typed text comes back escaped.
+        let failures = browser
+            .get("/audit?outcome=failure&action=auth.login")
+            .await;
+        assert_eq!(failures.status, 200);
+        assert!(
+            failures
+                .body
+                .contains("<option value=\"failure\" selected>")
+        );
+        assert!(!failures.body.contains(">success</span>"));
+        assert!(failures.body.contains(">failure</span>"));
+        let none = browser
+            .get("/audit?action=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+            .await;
+        assert_eq!(none.status, 200);
+        assert!(none.body.contains("No entries match."));
+        assert!(!none.body.contains("<script>"));
+        assert!(
+            none.body
+                .contains("value=\"&#60;script&#62;alert(1)&#60;/script&#62;\"")
+        );
+        assert_eq!(browser.get("/audit?before=nonsense").await.status, 400);
+
+        // Staff: the 403 page, and no link to it.
+        let page = ann.get("/audit").await;
+        assert_eq!(page.status, 403);
+        assert!(page.body.contains("<h1>Administrators only</h1>"));
+        assert!(!page.body.contains("auth.login"));
+        let agenda = ann.get("/").await;
+        assert!(!agenda.body.contains("href=\"/audit\""));
+        // Signed out: to sign in, and back.
+        let page = Browser::new(app).get("/audit").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/sign-in?next=/audit");
+    }
+);

@@ -30,6 +30,7 @@ pub async fn state(
         calendars: services.calendars.clone(),
         desk: services.desk.clone(),
         calls: services.calls.clone(),
+        audit: services.audit_trail.clone(),
         google: services.google.clone(),
         clock,
         phone_region: settings.phone_region,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use actix_web::web;
 use voice_scheduler_domain::PhoneRegion;
 use voice_scheduler_domain::accounts::AccountService;
+use voice_scheduler_domain::audit::AuditTrail;
 use voice_scheduler_domain::calendars::CalendarService;
 use voice_scheduler_domain::calls::CallLog;
 use voice_scheduler_domain::desk::FrontDesk;
@@ -37,6 +38,8 @@ pub struct WebState {
     pub calendars: CalendarService,
     pub desk: FrontDesk,
     pub calls: CallLog,
+    /// The audit log (administrators read it).
+    pub audit: AuditTrail,
     /// Google Calendar connections, when the server has Google configured.
     pub google: Option<Connections>,
     pub clock: Arc<dyn Clock>,
@@ -60,6 +63,7 @@ pub const PATHS: &[&str] = &[
     "/appointment/{id}/reschedule",
     "/calls",
     "/settings",
+    "/audit",
     "/calendar/{id}/settings",
     "/call/{id}",
     "/static/style.css",
@@ -110,6 +114,7 @@ pub fn configure(state: WebState) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .service(resource("/calls").route(web::get().to(pages::calls::list)))
             .service(resource("/call/{id}").route(web::get().to(pages::calls::show)))
+            .service(resource("/audit").route(web::get().to(pages::audit::list)))
             .service(resource("/settings").route(web::get().to(pages::settings::first)))
             .service(
                 resource("/calendar/{id}/settings")

@@ -3,6 +3,7 @@
 
 pub mod agenda;
 pub mod appointment;
+pub mod audit;
 pub mod book;
 pub mod calls;
 pub mod first_run;
