@@ -65,6 +65,9 @@ pub const PATHS: &[&str] = &[
     "/settings",
     "/audit",
     "/calendar/{id}/settings",
+    "/calendar/{id}/settings/google/connect",
+    "/calendar/{id}/settings/google/retry",
+    "/calendar/{id}/settings/google/disconnect",
     "/call/{id}",
     "/static/style.css",
 ];
@@ -120,6 +123,18 @@ pub fn configure(state: WebState) -> impl FnOnce(&mut web::ServiceConfig) {
                 resource("/calendar/{id}/settings")
                     .route(web::get().to(pages::settings::form))
                     .route(web::post().to(pages::settings::submit)),
+            )
+            .service(
+                resource("/calendar/{id}/settings/google/connect")
+                    .route(web::post().to(pages::settings::google_connect)),
+            )
+            .service(
+                resource("/calendar/{id}/settings/google/retry")
+                    .route(web::post().to(pages::settings::google_retry)),
+            )
+            .service(
+                resource("/calendar/{id}/settings/google/disconnect")
+                    .route(web::post().to(pages::settings::google_disconnect)),
             )
             .service(resource("/static/style.css").route(web::get().to(pages::stylesheet)));
     }

@@ -139,6 +139,14 @@ impl Notice {
             "cancelled" => (true, "The appointment has been cancelled."),
             "signed-out" => (true, "You have signed out."),
             "saved" => (true, "The settings are saved."),
+            "google-retried" => (
+                true,
+                "The failed changes are queued again for Google Calendar.",
+            ),
+            "google-disconnected" => (
+                true,
+                "Google Calendar is disconnected. Bookings are no longer copied to it.",
+            ),
             "welcome" => (
                 true,
                 "Your administrator account is ready and you are signed in. Calls booked by voice appear here.",

@@ -11,7 +11,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use voice_scheduler_domain::calendars::{CalendarFields, CalendarLookupError, CalendarWriteError};
-use voice_scheduler_domain::sync::{ConnectionError, ConnectionStatus};
+use voice_scheduler_domain::sync::{ConnectStartError, ConnectionError, ConnectionStatus};
 use voice_scheduler_domain::{Calendar, CalendarId};
 
 use crate::pages::first_run::{Input, sentence};
@@ -98,6 +98,12 @@ pub struct Google {
     pub ok: bool,
     pub text: String,
     pub detail: Vec<String>,
+    /// Google Calendar is set up on this server (the buttons make sense).
+    pub configured: bool,
+    /// Connected (or needing to be connected again): it can be disconnected.
+    pub connected: bool,
+    /// Failed changes that "retry" would queue again.
+    pub failed: bool,
 }
 
 #[derive(Template)]
@@ -213,6 +219,9 @@ async fn google(
             ok: false,
             text: "Google Calendar is not set up on this server (see the configuration guide: GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET).".to_owned(),
             detail: Vec::new(),
+            configured: false,
+            connected: false,
+            failed: false,
         });
     };
     let view = connections
@@ -242,7 +251,7 @@ async fn google(
     let (ok, text) = match &view.connection {
         None => (
             false,
-            "No Google Calendar is connected to this calendar yet (connect it with POST /api/v1/calendars/{id}/google/connect; see the Google Calendar guide).".replace("{id}", &calendar.id.to_string()),
+            "No Google Calendar is connected to this calendar yet: connect one to copy bookings to it and keep its busy times free.".to_owned(),
         ),
         Some(c) if c.status == ConnectionStatus::Connected => (
             true,
@@ -265,7 +274,14 @@ async fn google(
             ),
         ),
     };
-    Ok(Google { ok, text, detail })
+    Ok(Google {
+        ok,
+        text,
+        detail,
+        configured: true,
+        connected: view.connection.is_some(),
+        failed: view.jobs.failed > 0,
+    })
 }
 
 #[derive(Deserialize)]
@@ -411,4 +427,106 @@ pub async fn submit(
     }
     let page = page(&state, &browser, &calendar, fields, error, None).await?;
     Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+#[derive(Deserialize)]
+pub struct GoogleForm {
+    #[serde(default)]
+    csrf: String,
+    /// The Google calendar to copy bookings to (`primary` when empty).
+    google_calendar_id: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "google_continue.html")]
+struct ContinuePage {
+    title: &'static str,
+    nav: Option<Nav>,
+    url: String,
+    back: String,
+    calendar_name: String,
+}
+
+fn google_of(state: &WebState) -> Result<&voice_scheduler_domain::sync::Connections, WebError> {
+    state.google.as_ref().ok_or(WebError::NotFound)
+}
+
+fn connection_error(e: ConnectionError) -> WebError {
+    match e {
+        ConnectionError::NotFound => WebError::NotFound,
+        ConnectionError::NotConnected => WebError::NotFound,
+        ConnectionError::Unknown(e) => WebError::Internal(e),
+    }
+}
+
+/// Starts connecting Google Calendar (the API's OAuth flow): a page with
+/// the link to Google's consent screen. A link, not a redirect: the pages'
+/// `form-action 'self'` policy stops a form from leading to another site.
+pub async fn google_connect(
+    state: web::Data<WebState>,
+    browser: Browser,
+    id: web::Path<String>,
+    form: web::Form<GoogleForm>,
+) -> Result<HttpResponse, WebError> {
+    browser.check_csrf(&state, &form.csrf)?;
+    let calendar = calendar(&state, &browser, &id).await?;
+    let chosen = form
+        .google_calendar_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|g| !g.is_empty());
+    let url = google_of(&state)?
+        .start(&browser.principal, calendar.id, chosen)
+        .await
+        .map_err(|e| match e {
+            ConnectStartError::NotFound => WebError::NotFound,
+            ConnectStartError::BadGoogleCalendarId => WebError::BadRequest(e.to_string()),
+            ConnectStartError::Unknown(e) => WebError::Internal(e),
+        })?;
+    let page = ContinuePage {
+        title: "Connect Google Calendar",
+        nav: Nav::of(&browser),
+        url,
+        back: format!("/calendar/{}/settings", calendar.id),
+        calendar_name: calendar.name.clone(),
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// Queues the calendar's failed Google Calendar changes again.
+pub async fn google_retry(
+    state: web::Data<WebState>,
+    browser: Browser,
+    id: web::Path<String>,
+    form: web::Form<GoogleForm>,
+) -> Result<HttpResponse, WebError> {
+    browser.check_csrf(&state, &form.csrf)?;
+    let calendar = calendar(&state, &browser, &id).await?;
+    google_of(&state)?
+        .retry_failed(&browser.principal, calendar.id)
+        .await
+        .map_err(connection_error)?;
+    Ok(see_other(&format!(
+        "/calendar/{}/settings?done=google-retried",
+        calendar.id
+    )))
+}
+
+/// Disconnects Google Calendar (revokes the grant, forgets the tokens).
+pub async fn google_disconnect(
+    state: web::Data<WebState>,
+    browser: Browser,
+    id: web::Path<String>,
+    form: web::Form<GoogleForm>,
+) -> Result<HttpResponse, WebError> {
+    browser.check_csrf(&state, &form.csrf)?;
+    let calendar = calendar(&state, &browser, &id).await?;
+    google_of(&state)?
+        .disconnect(&browser.principal, calendar.id)
+        .await
+        .map_err(connection_error)?;
+    Ok(see_other(&format!(
+        "/calendar/{}/settings?done=google-disconnected",
+        calendar.id
+    )))
 }
