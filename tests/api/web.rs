@@ -976,6 +976,18 @@ on_both_backends!(
         assert!(page.body.contains("Jane Doe"));
         assert!(page.body.contains("Tuesday 12 March 2030"));
         assert!(page.body.contains("href=\"/appointment/"));
+        // …and the appointment's page links back to the call.
+        let start = page.body.find("href=\"/appointment/").unwrap() + "href=\"".len();
+        let end = page.body[start..].find('"').unwrap() + start;
+        let appointment = browser.get(&page.body[start..end]).await;
+        assert_eq!(appointment.status, 200);
+        assert!(
+            appointment.body.contains(&format!(
+                "<a href=\"/call/{id}\">call <code>{CALL_ID}</code></a>"
+            )),
+            "{}",
+            appointment.body
+        );
         assert!(
             page.body.contains("Friday 1 March 2030, 09:14 PST"),
             "{}",
