@@ -171,6 +171,47 @@ async fn click(client: &Client, css: &str) {
 }
 
 async fn journey(app: &TestApp, client: &Client) {
+    // A new installation: / leads to the first-run page.
+    client.goto(&format!("{}/", app.address)).await.unwrap();
+    see(client, "h1", "Welcome to Voice Scheduler").await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/first-run");
+    set_width(client, 375, 740).await;
+    assert!(
+        fits(client).await,
+        "the first-run page scrolls sideways at 375 px"
+    );
+    set_width(client, 1280, 900).await;
+    fill(client, "#name", "Ada Admin").await;
+    fill(client, "#email", "admin@example.com").await;
+    fill(client, "#password", ADMIN_PASSWORD).await;
+    fill(client, "#confirm", "not the same password").await;
+    click(client, "form.stack button[type=submit]").await;
+    // The message is at its field, and what was typed (but no password) stays.
+    see(
+        client,
+        "#confirm-error",
+        "The two passwords are not the same.",
+    )
+    .await;
+    let name = client.find(Locator::Css("#name")).await.unwrap();
+    assert_eq!(
+        name.prop("value").await.unwrap().as_deref(),
+        Some("Ada Admin")
+    );
+    shot(client, "first-run-1280").await;
+    fill(client, "#password", ADMIN_PASSWORD).await;
+    fill(client, "#confirm", ADMIN_PASSWORD).await;
+    click(client, "form.stack button[type=submit]").await;
+    see_all(client, ".notice", &["Your administrator account is ready"]).await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/");
+    // Once there is an account, the first-run page is gone.
+    client
+        .goto(&format!("{}/first-run", app.address))
+        .await
+        .unwrap();
+    // (to sign in, and on to the agenda since this browser is signed in)
+    assert_eq!(client.current_url().await.unwrap().path(), "/");
+
     // A caller books by voice, seconds before staff look.
     let booked = app
         .tool(
@@ -180,6 +221,14 @@ async fn journey(app: &TestApp, client: &Client) {
         )
         .await;
     assert!(booked.get("error").is_none(), "{booked}");
+    // The new administrator sees it on the agenda.
+    client
+        .goto(&format!("{}/?date=2030-03-04", app.address))
+        .await
+        .unwrap();
+    see_all(client, ".appts", &["Ray Chan", "Voice call"]).await;
+    click(client, "header form button").await;
+    see(client, ".notice", "You have signed out.").await;
 
     // A deep link while signed out leads through the sign-in form and back.
     client
@@ -278,6 +327,143 @@ async fn journey(app: &TestApp, client: &Client) {
     );
     shot(client, "appointment-375").await;
 
+    // Calendar settings: a refused value is explained at its field.
+    set_width(client, 1280, 900).await;
+    client
+        .goto(&format!("{}/settings", app.address))
+        .await
+        .unwrap();
+    see(client, "h1", "Settings of “Appointments”").await;
+    fill(client, "#working_hours", "mon 18:00-09:00").await;
+    fill(client, "#slot_minutes", "0").await;
+    click(client, "form.settings button[type=submit]").await;
+    see(
+        client,
+        "#settings-error",
+        "Nothing was saved: correct the fields marked below.",
+    )
+    .await;
+    let message = wait_for(client, "#slot_minutes-error", |t| !t.is_empty()).await;
+    wait_for(client, "#working_hours-error", |t| !t.is_empty()).await;
+    // Right under its input (after its hint), which points at it (screen
+    // readers read it).
+    let placed = client
+        .execute(
+            "const i = document.getElementById('slot_minutes'), e = document.getElementById('slot_minutes-error');\n\
+             const a = i.getBoundingClientRect(), b = e.getBoundingClientRect();\n\
+             return i.getAttribute('aria-invalid') === 'true'\n\
+               && i.getAttribute('aria-describedby').split(' ').includes('slot_minutes-error')\n\
+               && e.closest('p.field') === i.closest('p.field')\n\
+               && b.top >= a.bottom && b.top - a.bottom < 60 && Math.abs(b.left - a.left) < 4;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed, json!(true), "{message:?} is not at its field");
+    let typed = client.find(Locator::Css("#working_hours")).await.unwrap();
+    assert_eq!(
+        typed.prop("value").await.unwrap().as_deref(),
+        Some("mon 18:00-09:00")
+    );
+    set_width(client, 1280, 1650).await;
+    shot(client, "settings-error-1280").await;
+    set_width(client, 1280, 900).await;
+    fill(client, "#working_hours", "mon-fri 09:00-17:00").await;
+    fill(client, "#slot_minutes", "30").await;
+    click(client, "form.settings button[type=submit]").await;
+    see(client, ".notice", "The settings are saved.").await;
+    set_width(client, 375, 812).await;
+    assert!(
+        fits(client).await,
+        "the settings page scrolls sideways at 375 px"
+    );
+    shot(client, "settings-375").await;
+
+    // The call the voice booking was made in: its report, then its page.
+    set_width(client, 1280, 900).await;
+    let mut report = crate::helpers::fixture("end-of-call-report.json");
+    report["message"]["call"]["id"] = json!("call-e2e");
+    report["message"]["call"]["customer"]["number"] = json!("+14155550100");
+    report["message"]["startedAt"] = json!("2030-03-01T17:02:05.000Z");
+    report["message"]["endedAt"] = json!("2030-03-01T17:04:41.000Z");
+    report["message"]["analysis"]["summary"] =
+        json!("Ray Chan booked a consultation about a crown for Monday 4 March at 9 AM.");
+    report["message"]["artifact"]["transcript"] = json!(
+        "AI: Thank you for calling Bright Smile Dental, how can I help?\n\
+         User: Hi, I'd like to see someone about a crown <script>alert(1)</script>, Monday morning if possible.\n\
+         AI: Monday 4 March at 9 AM is free. May I have your name?\n\
+         User: Ray Chan.\n\
+         AI: You're booked for Monday 4 March at 9 AM. Your confirmation code is on its way."
+    );
+    let response = app.post_vapi("/vapi/webhook", &report).await;
+    assert_eq!(response.status(), 200);
+    client
+        .goto(&format!("{}/calls", app.address))
+        .await
+        .unwrap();
+    see(client, "h1", "Calls").await;
+    see_all(
+        client,
+        ".calls",
+        &["+14155550100", "2 min 36 s", "Ray Chan booked"],
+    )
+    .await;
+    shot(client, "calls-1280").await;
+    click(client, ".calls a.time").await;
+    see(client, "h1", "Call from +14155550100").await;
+    see_all(
+        client,
+        ".transcript",
+        &["Caller", "<script>alert(1)</script>", "Ray Chan."],
+    )
+    .await;
+    see_all(client, "main .appts", &["Ray Chan", "09:00–09:30"]).await;
+    let audio = client.find(Locator::Css("audio")).await.unwrap();
+    assert_eq!(
+        audio.attr("src").await.unwrap().as_deref(),
+        Some("https://storage.example.com/recordings/7420f27a.wav")
+    );
+    assert!(
+        fits(client).await,
+        "the call page scrolls sideways at 1280 px"
+    );
+    // Tall windows: the whole page, down to the transcript.
+    set_width(client, 1280, 1750).await;
+    shot(client, "call-1280").await;
+    set_width(client, 375, 812).await;
+    client.refresh().await.unwrap();
+    see(client, "h1", "Call from +14155550100").await;
+    assert!(
+        fits(client).await,
+        "the call page scrolls sideways at 375 px"
+    );
+    set_width(client, 375, 2000).await;
+    shot(client, "call-375").await;
+    set_width(client, 375, 812).await;
+    client
+        .goto(&format!("{}/calls", app.address))
+        .await
+        .unwrap();
+    assert!(
+        fits(client).await,
+        "the calls list scrolls sideways at 375 px"
+    );
+
+    // The audit log (administrators): this journey's sign-ins and changes.
+    client
+        .goto(&format!("{}/audit", app.address))
+        .await
+        .unwrap();
+    see(client, "h1", "Audit log").await;
+    see_all(client, ".audit", &["calendar.update", "auth.login"]).await;
+    assert!(
+        fits(client).await,
+        "the audit log scrolls sideways at 375 px"
+    );
+    shot(client, "audit-375").await;
+    set_width(client, 1280, 900).await;
+    shot(client, "audit-1280").await;
+
     // Signing out ends the session; the agenda asks to sign in again.
     click(client, "header form button").await;
     see(client, ".notice", "You have signed out.").await;
@@ -291,7 +477,6 @@ async fn staff_use_the_dashboard_in_chromium() {
         return;
     }
     let app = spawn(Db::Sqlite, "browser", &[]).await.expect("sqlite");
-    app.admin_token().await;
     let profile = std::env::temp_dir().join(format!("vs-chromium-{}", uuid::Uuid::new_v4()));
     let (driver, client) = start_browser(&profile).await;
     // A failed step still closes the browser before the test fails.

@@ -1818,3 +1818,86 @@ async fn two_instances_on_one_postgres_mirror_each_booking_once() {
     b.cleanup().await;
     a.cleanup().await;
 }
+
+google_test!(
+    the_dashboards_settings_page_shows_the_connection,
+    &[],
+    async |app: &TestApp, _google: &FakeGoogle| {
+        let admin = app.admin_token().await;
+        let calendar = app.first_calendar_id(&admin).await;
+        let mut browser = crate::web::Browser::new(app);
+        browser
+            .sign_in("admin@example.com", crate::helpers::ADMIN_PASSWORD)
+            .await;
+        let page = browser.get(&format!("/calendar/{calendar}/settings")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body
+                .contains("No Google Calendar is connected to this calendar yet"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("Connect Google Calendar</button>"));
+        assert!(!page.body.contains("Disconnect</button>"));
+        let csrf = page.field("csrf");
+        let settings = format!("/calendar/{calendar}/settings");
+        // Without the token: refused.
+        let refused = browser
+            .post(
+                &format!("{settings}/google/connect"),
+                &[("google_calendar_id", "")],
+            )
+            .await;
+        assert_eq!(refused.status, 403);
+        // Connect: a page with the link to Google's consent screen.
+        let page = browser
+            .post(
+                &format!("{settings}/google/connect"),
+                &[("csrf", &csrf), ("google_calendar_id", "")],
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let marker = "<a class=\"button\" href=\"";
+        let start = page.body.find(marker).unwrap() + marker.len();
+        let end = page.body[start..].find('"').unwrap() + start;
+        let url = Url::parse(&page.body[start..end].replace("&#38;", "&")).unwrap();
+        let back = consent(app, &url).await;
+        let (status, done) = callback(app, &back).await;
+        assert_eq!(status, 200, "{done}");
+        let page = browser.get(&settings).await;
+        assert!(
+            page.body.contains(
+                "<span class=\"tag ok\">Connected</span> Connected to Google Calendar “primary”"
+            ),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("Disconnect</button>"));
+        assert!(!page.body.contains("Connect Google Calendar</button>"));
+        // Retry (nothing failed: still fine) and disconnect, each with its token.
+        let page = browser
+            .post(&format!("{settings}/google/retry"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), format!("{settings}?done=google-retried"));
+        assert_eq!(
+            browser
+                .post(&format!("{settings}/google/disconnect"), &[])
+                .await
+                .status,
+            403
+        );
+        let page = browser
+            .post(&format!("{settings}/google/disconnect"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(page.status, 303);
+        let page = browser.get(page.location()).await;
+        assert!(page.body.contains("Google Calendar is disconnected."));
+        assert!(
+            page.body
+                .contains("No Google Calendar is connected to this calendar yet")
+        );
+        let s = google_status(app, &admin, &calendar).await;
+        assert_eq!(s["status"], "not_connected", "{s}");
+    }
+);

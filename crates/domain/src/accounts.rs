@@ -333,6 +333,94 @@ impl AccountService {
         Ok(registered)
     }
 
+    /// True while the installation has no account at all: the dashboard's
+    /// first-run page may then create the first administrator.
+    pub async fn awaiting_first_account(&self) -> anyhow::Result<bool> {
+        Ok(!self.ports.users.any().await?)
+    }
+
+    /// Creates the installation's first administrator (it owns the calendars
+    /// nobody owns yet) and signs it in — only while no account exists: the
+    /// store decides atomically (`only_if_first`), so of two concurrent
+    /// first runs exactly one creates an account and the other gets
+    /// [`RegisterError::Closed`]. Unlike [`Self::register`], never creates a
+    /// staff account, whether registration is open or not.
+    pub async fn create_first_admin(
+        &self,
+        email: Email,
+        name: PersonName,
+        password: NewPassword,
+        origin: &Origin,
+    ) -> Result<TokenPair, RegisterError> {
+        let now = self.ports.clock.now();
+        if self
+            .ports
+            .users
+            .any()
+            .await
+            .map_err(RegisterError::Unknown)?
+        {
+            return Err(RegisterError::Closed);
+        }
+        let hash = self
+            .ports
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(RegisterError::Unknown)?;
+        let admin = self
+            .ports
+            .users
+            .create(
+                NewUser {
+                    id: UserId::new(),
+                    email,
+                    name,
+                    role: Role::Admin,
+                    password: hash,
+                    created_at: now,
+                },
+                true,
+            )
+            .await
+            .map_err(register_error)?;
+        let adopted = self
+            .ports
+            .calendars
+            .adopt_unowned(admin.id)
+            .await
+            .map_err(RegisterError::Unknown)?;
+        tracing::info!(user = %admin.id, adopted, "first administrator created on the first-run page");
+        self.audit(AuditEntry {
+            at: now,
+            actor: Actor::Anonymous,
+            action: "user.create",
+            resource: Some(format!("user:{}", admin.id)),
+            outcome: "success",
+            address: origin.address.clone(),
+            detail: Some(format!(
+                "{} as admin (the first account, from the first-run page)",
+                admin.email.masked()
+            )),
+        })
+        .await;
+        let pair = self
+            .start_session(admin, now)
+            .await
+            .map_err(RegisterError::Unknown)?;
+        self.audit(AuditEntry {
+            at: now,
+            actor: Actor::User(pair.user.id),
+            action: "auth.login",
+            resource: Some(format!("session:{}", pair.session)),
+            outcome: "success",
+            address: origin.address.clone(),
+            detail: None,
+        })
+        .await;
+        Ok(pair)
+    }
+
     /// Creates an administrator whatever the installation's state (the
     /// `users create-admin` command).
     pub async fn create_admin(

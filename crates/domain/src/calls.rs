@@ -773,6 +773,23 @@ impl CallLog {
         Ok((call, visible))
     }
 
+    /// The call VAPI knows as `vapi_call_id`, when the principal may see it
+    /// (the link from an appointment booked by voice to its call).
+    pub async fn find_by_vapi_id(
+        &self,
+        principal: &Principal,
+        vapi_call_id: &str,
+    ) -> Result<Call, CallLookupError> {
+        let call = self
+            .calls
+            .find_by_vapi_id(vapi_call_id)
+            .await
+            .map_err(CallLookupError::Unknown)?
+            .ok_or(CallLookupError::NotFound)?;
+        self.check(principal, &call).await?;
+        Ok(call)
+    }
+
     /// Clears the transcripts and recording URLs of calls that ended more
     /// than the retention period ago: how many calls changed, and the
     /// instant they ended before.

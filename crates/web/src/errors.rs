@@ -18,6 +18,9 @@ pub enum WebError {
     /// Nothing here, or nothing this user may see (the same answer).
     #[error("not found")]
     NotFound,
+    /// Signed in, but the page is for administrators.
+    #[error("administrators only")]
+    Forbidden,
     /// A form without this sign-in's CSRF token.
     #[error("the form has expired")]
     Csrf,
@@ -42,7 +45,7 @@ impl ResponseError for WebError {
         match self {
             Self::SignIn { .. } => StatusCode::SEE_OTHER,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Csrf | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -63,6 +66,10 @@ impl ResponseError for WebError {
             Self::NotFound => (
                 "Page not found",
                 "There is nothing here, or it is not yours to see. Check the address, or go back to the agenda.",
+            ),
+            Self::Forbidden => (
+                "Administrators only",
+                "This page is for administrators of this installation. Go back to the agenda.",
             ),
             Self::Csrf => (
                 "The form has expired",

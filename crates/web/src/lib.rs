@@ -19,9 +19,12 @@ use std::sync::Arc;
 use actix_web::web;
 use voice_scheduler_domain::PhoneRegion;
 use voice_scheduler_domain::accounts::AccountService;
+use voice_scheduler_domain::audit::AuditTrail;
 use voice_scheduler_domain::calendars::CalendarService;
+use voice_scheduler_domain::calls::CallLog;
 use voice_scheduler_domain::desk::FrontDesk;
 use voice_scheduler_domain::ports::Clock;
+use voice_scheduler_domain::sync::Connections;
 use voice_scheduler_http::TrustedProxies;
 
 pub use errors::WebError;
@@ -34,6 +37,11 @@ pub struct WebState {
     pub accounts: AccountService,
     pub calendars: CalendarService,
     pub desk: FrontDesk,
+    pub calls: CallLog,
+    /// The audit log (administrators read it).
+    pub audit: AuditTrail,
+    /// Google Calendar connections, when the server has Google configured.
+    pub google: Option<Connections>,
     pub clock: Arc<dyn Clock>,
     /// The region national phone numbers typed into forms are read in.
     pub phone_region: PhoneRegion,
@@ -47,11 +55,20 @@ pub struct WebState {
 pub const PATHS: &[&str] = &[
     "/",
     "/sign-in",
+    "/first-run",
     "/sign-out",
     "/book",
     "/appointment/{id}",
     "/appointment/{id}/cancel",
     "/appointment/{id}/reschedule",
+    "/calls",
+    "/settings",
+    "/audit",
+    "/calendar/{id}/settings",
+    "/calendar/{id}/settings/google/connect",
+    "/calendar/{id}/settings/google/retry",
+    "/calendar/{id}/settings/google/disconnect",
+    "/call/{id}",
     "/static/style.css",
 ];
 
@@ -77,6 +94,11 @@ pub fn configure(state: WebState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route(web::get().to(pages::sign_in::form))
                     .route(web::post().to(pages::sign_in::submit)),
             )
+            .service(
+                resource("/first-run")
+                    .route(web::get().to(pages::first_run::form))
+                    .route(web::post().to(pages::first_run::submit)),
+            )
             .service(resource("/sign-out").route(web::post().to(pages::sign_in::sign_out)))
             .service(
                 resource("/book")
@@ -92,6 +114,27 @@ pub fn configure(state: WebState) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(
                 resource("/appointment/{id}/reschedule")
                     .route(web::post().to(pages::appointment::reschedule)),
+            )
+            .service(resource("/calls").route(web::get().to(pages::calls::list)))
+            .service(resource("/call/{id}").route(web::get().to(pages::calls::show)))
+            .service(resource("/audit").route(web::get().to(pages::audit::list)))
+            .service(resource("/settings").route(web::get().to(pages::settings::first)))
+            .service(
+                resource("/calendar/{id}/settings")
+                    .route(web::get().to(pages::settings::form))
+                    .route(web::post().to(pages::settings::submit)),
+            )
+            .service(
+                resource("/calendar/{id}/settings/google/connect")
+                    .route(web::post().to(pages::settings::google_connect)),
+            )
+            .service(
+                resource("/calendar/{id}/settings/google/retry")
+                    .route(web::post().to(pages::settings::google_retry)),
+            )
+            .service(
+                resource("/calendar/{id}/settings/google/disconnect")
+                    .route(web::post().to(pages::settings::google_disconnect)),
             )
             .service(resource("/static/style.css").route(web::get().to(pages::stylesheet)));
     }

@@ -185,6 +185,17 @@ pub fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// The pre-session nonce of a form shown before signing in (the browser's,
+/// when it has a well-formed one; otherwise a new one) and the `Set-Cookie`
+/// value that keeps it.
+pub fn pre_session(state: &WebState, req: &HttpRequest) -> (String, String) {
+    let nonce = cookie(req, state.keys.pre_cookie())
+        .filter(|n| Uuid::parse_str(n).is_ok())
+        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let set = state.keys.set_cookie(state.keys.pre_cookie(), &nonce);
+    (nonce, set)
+}
+
 /// Where a request came from (for the sign-in throttle and the audit log).
 pub fn origin(req: &HttpRequest, state: &WebState) -> Origin {
     voice_scheduler_http::auth::origin(req, &state.proxies)

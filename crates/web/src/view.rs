@@ -10,8 +10,8 @@ use voice_scheduler_domain::{Appointment, TimeZoneId};
 use crate::session::Browser;
 
 /// The strict policy of every page: our stylesheet, no script, forms only
-/// to ourselves.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// to ourselves; audio (a call's recording) from HTTPS addresses.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; media-src https:; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The signed-in header: who, and the sign-out form's token.
 pub struct Nav {
@@ -138,6 +138,23 @@ impl Notice {
             "rescheduled" => (true, "The appointment has been moved."),
             "cancelled" => (true, "The appointment has been cancelled."),
             "signed-out" => (true, "You have signed out."),
+            "saved" => (true, "The settings are saved."),
+            "google-retried" => (
+                true,
+                "The failed changes are queued again for Google Calendar.",
+            ),
+            "google-disconnected" => (
+                true,
+                "Google Calendar is disconnected. Bookings are no longer copied to it.",
+            ),
+            "welcome" => (
+                true,
+                "Your administrator account is ready and you are signed in. Calls booked by voice appear here.",
+            ),
+            "set-up" => (
+                true,
+                "This installation already has an account: sign in (an administrator can create more).",
+            ),
             "slot-taken" => (
                 false,
                 "That time cannot be booked any more. Choose another free time.",

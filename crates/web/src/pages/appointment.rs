@@ -41,6 +41,8 @@ struct AppointmentPage {
     a: AppointmentView,
     calendar_name: String,
     picker: Option<Picker>,
+    /// The page of the call it was booked in, when there is a record of it.
+    call_href: Option<String>,
 }
 
 #[derive(Template)]
@@ -152,7 +154,18 @@ pub async fn show(
     } else {
         None
     };
+    let call_href = match a.call_id.as_deref() {
+        Some(vapi) => match state.calls.find_by_vapi_id(&browser.principal, vapi).await {
+            Ok(call) => Some(format!("/call/{}", call.id.as_uuid())),
+            Err(voice_scheduler_domain::calls::CallLookupError::NotFound) => None,
+            Err(voice_scheduler_domain::calls::CallLookupError::Unknown(e)) => {
+                return Err(WebError::Internal(e));
+            }
+        },
+        None => None,
+    };
     let page = AppointmentPage {
+        call_href,
         title: format!("{} · {} {}", a.name, a.date, a.start),
         nav: Nav::of(&browser),
         notice: Notice::from_code(query.done.as_deref()),

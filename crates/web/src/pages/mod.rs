@@ -3,7 +3,11 @@
 
 pub mod agenda;
 pub mod appointment;
+pub mod audit;
 pub mod book;
+pub mod calls;
+pub mod first_run;
+pub mod settings;
 pub mod sign_in;
 
 use actix_web::HttpResponse;

@@ -4,11 +4,10 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use uuid::Uuid;
 use voice_scheduler_domain::accounts::LoginError;
 
 use crate::next::safe_next;
-use crate::session::{Browser, cookie, origin};
+use crate::session::{Browser, cookie, origin, pre_session};
 use crate::view::{Nav, Notice, html, see_other};
 use crate::{WebError, WebState};
 
@@ -47,6 +46,15 @@ pub async fn form(
     {
         return Ok(see_other(next));
     }
+    // A new installation: the first account is created on the first-run page.
+    if state
+        .accounts
+        .awaiting_first_account()
+        .await
+        .map_err(WebError::Internal)?
+    {
+        return Ok(see_other("/first-run"));
+    }
     Ok(render(
         &state,
         &req,
@@ -68,9 +76,7 @@ fn render(
     error: Option<String>,
     notice: Option<Notice>,
 ) -> HttpResponse {
-    let nonce = cookie(req, state.keys.pre_cookie())
-        .filter(|n| Uuid::parse_str(n).is_ok())
-        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let (nonce, set_cookie) = pre_session(state, req);
     let page = SignInPage {
         title: "Sign in",
         nav: None,
@@ -81,9 +87,7 @@ fn render(
         notice,
     };
     let mut response = html(status, &page);
-    if let Ok(value) =
-        header::HeaderValue::from_str(&state.keys.set_cookie(state.keys.pre_cookie(), &nonce))
-    {
+    if let Ok(value) = header::HeaderValue::from_str(&set_cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
