@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{ADMIN_PASSWORD, Db, TestApp, spawn};
+use crate::helpers::{ADMIN_PASSWORD, Db, TestApp, fixture, spawn};
 
 const DEFAULT_CALENDAR: &str = "00000000-0000-7000-8000-000000000001";
 const ALLOW: &[(&str, &str)] = &[("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")];
@@ -725,3 +725,50 @@ async fn two_instances_on_one_postgres_deliver_each_event_once() {
     b.cleanup().await;
     a.cleanup().await;
 }
+
+on_both_backends!(
+    an_end_of_call_report_is_delivered_once_as_call_ended,
+    ALLOW,
+    async |app: &TestApp| {
+        let receiver = Receiver::start(0).await;
+        let admin = app.admin_token().await;
+        let (status, created) = register(
+            app,
+            &admin,
+            json!({"url": receiver.url, "events": ["call.ended"]}),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let secret = created["secret"].as_str().unwrap();
+        for name in [
+            "status-update.json",
+            "end-of-call-report.json",
+            "end-of-call-report.json",
+        ] {
+            let response = app.post_vapi("/vapi/webhook", &fixture(name)).await;
+            assert_eq!(response.status(), 200, "{name}");
+        }
+        // Bookings are not subscribed to: nothing for them.
+        book_api(app, &admin, "2030-03-04T10:00:00-08:00").await;
+        let hits = receiver.wait_for(1).await;
+        let event = verify(secret, &hits[0]);
+        assert_eq!(event["type"], "call.ended");
+        assert_eq!(
+            event["data"]["call"]["vapi_call_id"],
+            "7420f27a-30fd-4f49-a995-5549ae7cc00d"
+        );
+        assert_eq!(event["data"]["call"]["ended_reason"], "customer-ended-call");
+        assert_eq!(
+            event["data"]["call"]["summary"],
+            "Jane booked a discovery session for Tuesday at 2 PM."
+        );
+        assert!(event["data"]["call"].get("transcript").is_none());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            receiver.hits().len(),
+            1,
+            "once, though the report came twice"
+        );
+        receiver.stop().await;
+    }
+);

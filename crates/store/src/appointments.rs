@@ -454,7 +454,7 @@ async fn after_change(
     webhooks::enqueue(
         txn,
         event,
-        appointment.calendar_id(),
+        Some(appointment.calendar_id()),
         webhooks::appointment_data(appointment),
         at,
     )

@@ -130,12 +130,35 @@ pub(crate) fn appointment_data(a: &Appointment) -> String {
     .to_string()
 }
 
-/// Queues `event` about `calendar` with `data` for every matching endpoint,
-/// in the caller's transaction; nothing when none matches.
+/// The `data` of a `call.ended` event: the call's facts, without its
+/// transcript and recording.
+pub(crate) fn call_data(c: &voice_scheduler_domain::Call) -> String {
+    json!({
+        "call": {
+            "id": c.id.as_uuid(),
+            "vapi_call_id": c.vapi_call_id,
+            "calendar_id": c.calendar_id.map(|id| id.as_uuid()),
+            "direction": c.direction.map(|d| d.as_str()),
+            "status": c.status.map(|s| s.as_str()),
+            "customer_phone": c.customer_phone.as_ref().map(|p| p.as_str()),
+            "ended_reason": c.ended_reason,
+            "started_at": c.started_at,
+            "ended_at": c.ended_at,
+            "cost": c.cost,
+            "summary": c.summary,
+            "success_evaluation": c.success_evaluation,
+        }
+    })
+    .to_string()
+}
+
+/// Queues `event` about `calendar` (`None`: only endpoints of every
+/// calendar hear it) with `data` for every matching endpoint, in the
+/// caller's transaction; nothing when none matches.
 pub(crate) async fn enqueue<C: ConnectionTrait>(
     txn: &C,
     event: WebhookEvent,
-    calendar: CalendarId,
+    calendar: Option<CalendarId>,
     data: String,
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
@@ -155,7 +178,7 @@ WHERE ("e"."event_mask" & $5) <> 0 AND ("e"."calendar_id" IS NULL OR "e"."calend
             data.into(),
             whole_seconds(at).into(),
             event.bit().into(),
-            calendar.as_uuid().into(),
+            calendar.map(|c| c.as_uuid()).into(),
         ],
     ))
     .await
