@@ -345,7 +345,9 @@ pub trait WebhookRepository: Send + Sync {
     /// The endpoint's deliveries, newest first.
     async fn deliveries(&self, id: WebhookId, limit: u64) -> anyhow::Result<Vec<Delivery>>;
     /// Queues delivery `delivery` of endpoint `id` again, due `at`, with no
-    /// attempts; `None` when there is no such delivery of that endpoint.
+    /// attempts (a delivery being sent right now keeps its lease, so it is
+    /// not sent twice at once); `None` when there is no such delivery of
+    /// that endpoint.
     async fn redeliver(
         &self,
         id: WebhookId,
@@ -733,8 +735,10 @@ impl WebhookDispatch {
             transport,
             clock,
             policy,
-            lease: Duration::minutes(2),
-            batch: 16,
+            // A batch is sent one delivery after another, each within the
+            // transport's timeout (10 s): 8 of them end well inside the lease.
+            lease: Duration::minutes(5),
+            batch: 8,
         }
     }
 

@@ -405,7 +405,8 @@ impl WebhookRepository for Store {
         let at = whole_seconds(at);
         let sql = format!(
             r#"UPDATE "webhook_deliveries" SET "status" = 'pending', "attempts" = 0, "run_at" = $3,
-  "locked_until" = NULL, "queued_at" = $3, "updated_at" = $3
+  "locked_until" = CASE WHEN "status" = 'pending' THEN "locked_until" ELSE NULL END,
+  "queued_at" = $3, "updated_at" = $3
 WHERE "id" = $1 AND "endpoint_id" = $2
 RETURNING {DELIVERY_COLUMNS}"#
         );

@@ -260,6 +260,16 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn the_client_resolver_refuses_internal_addresses() {
+        let name: Name = "localhost".parse().unwrap();
+        let refused = PublicOnly.resolve(name).await.err().unwrap();
+        assert!(
+            refused.downcast_ref::<ForbiddenAddress>().is_some(),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn secrets_seal_and_open_for_their_endpoint_only() {
         let transport = HttpTransport::new(Some(KeyRing::new([7; 32], vec![])), false).unwrap();
