@@ -265,6 +265,7 @@ pub async fn delete(
         (status = 200, description = "Deliveries", body = DeliveryListBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such webhook (or not yours)", body = ErrorBody),
+        (status = 422, description = "limit is not a whole number", body = ErrorBody),
     )
 )]
 pub async fn deliveries(
