@@ -32,3 +32,4 @@ mod vapi_hardening;
 mod vapi_hmac;
 mod vapi_protocol;
 mod web;
+mod webhooks;

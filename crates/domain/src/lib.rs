@@ -28,6 +28,7 @@ pub mod service;
 pub mod sync;
 pub mod time;
 pub mod user;
+pub mod webhooks;
 
 pub use appointment::{
     Appointment, AppointmentId, AppointmentStatus, BookedBy, Channel, ConfirmationCode,

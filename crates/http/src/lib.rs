@@ -30,6 +30,7 @@ use voice_scheduler_domain::ports::ReplayStore;
 use voice_scheduler_domain::ports::{AuditLog, Clock};
 use voice_scheduler_domain::privacy::PrivacyService;
 use voice_scheduler_domain::sync::Connections;
+use voice_scheduler_domain::webhooks::Webhooks;
 use voice_scheduler_vapi::ToolRunner;
 use voice_scheduler_vapi::auth::SharedSecret;
 use voice_scheduler_vapi::hmac::HmacVerifier;
@@ -91,6 +92,8 @@ pub struct AppState {
     pub privacy: PrivacyService,
     /// Google Calendar connections; `None` when Google is not configured.
     pub google: Option<Connections>,
+    /// Webhook endpoints and their delivery logs.
+    pub webhooks: Webhooks,
     /// Kept first answers of `Idempotency-Key` requests.
     pub replies: Arc<dyn ReplayStore>,
     /// The region national phone numbers are read in.
@@ -178,6 +181,10 @@ route_table! {
     "/api/v1/calendars/{id}/google/connect" => { post: routes::google::connect },
     "/api/v1/calendars/{id}/google/retry" => { post: routes::google::retry },
     "/integrations/google/callback" => { get: routes::google::callback },
+    "/api/v1/webhooks" => { get: routes::webhooks::list, post: routes::webhooks::create },
+    "/api/v1/webhooks/{id}" => { get: routes::webhooks::get, delete: routes::webhooks::delete },
+    "/api/v1/webhooks/{id}/deliveries" => { get: routes::webhooks::deliveries },
+    "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver" => { post: routes::webhooks::redeliver },
 }
 
 /// Registers every route, the OpenAPI document (`/openapi.json`) and the

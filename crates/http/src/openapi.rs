@@ -66,6 +66,12 @@ pub const fn actix_path(path: &'static str) -> &'static str {
         crate::routes::google::status,
         crate::routes::google::disconnect,
         crate::routes::google::retry,
+        crate::routes::webhooks::list,
+        crate::routes::webhooks::create,
+        crate::routes::webhooks::get,
+        crate::routes::webhooks::delete,
+        crate::routes::webhooks::deliveries,
+        crate::routes::webhooks::redeliver,
     ),
     components(schemas(ErrorBody, ErrorDetail, Health, Ready, NotReady, VapiMessage, VapiMessageBody, VapiAnswer, ToolResultBody)),
     modifiers(&SecuritySchemes, &CommonResponses, &OperationIds),
@@ -77,6 +83,7 @@ pub const fn actix_path(path: &'static str) -> &'static str {
         (name = "appointments", description = "Appointments of your calendars"),
         (name = "calls", description = "VAPI calls of your calendars, with what was booked during each"),
         (name = "audit", description = "The audit log (administrators)"),
+        (name = "webhooks", description = "Signed webhooks to your other systems: endpoints, delivery logs, redelivery"),
         (name = "privacy", description = "Your data (export, account deletion) and callers' erasure (administrators)"),
     )
 )]

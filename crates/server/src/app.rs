@@ -21,6 +21,7 @@ use voice_scheduler_domain::ports::CalendarRepository;
 use voice_scheduler_domain::ports::{CalendarGateway, Clock, LocalCalendarGateway};
 use voice_scheduler_domain::privacy::{PrivacyPorts, PrivacyService};
 use voice_scheduler_domain::sync::{CalendarSync, Connections, RetryPolicy};
+use voice_scheduler_domain::webhooks::{DeliveryPolicy, WebhookDispatch, Webhooks};
 use voice_scheduler_domain::{Calendar, CalendarId, SchedulingService, Slug, VapiRoutes};
 use voice_scheduler_google::{CalendarApi, GoogleCalendar, GoogleSettings, OAuthClient};
 use voice_scheduler_http::{
@@ -32,6 +33,7 @@ use voice_scheduler_vapi::auth::SharedSecret;
 use voice_scheduler_vapi::client::VapiClient;
 use voice_scheduler_vapi::hmac::HmacVerifier;
 use voice_scheduler_vapi::{ToolRunner, ToolSettings};
+use voice_scheduler_webhooks::HttpTransport;
 
 use crate::config::Settings;
 use crate::retention;
@@ -56,6 +58,9 @@ pub struct Application {
     /// The calendar-sync worker, when Google Calendar is on (stopped with
     /// the server; a job it was running is claimed again when its lease ends).
     sync_worker: Option<tokio::task::JoinHandle<()>>,
+    /// The webhook delivery worker (stopped with the server; a delivery it
+    /// was sending is claimed again when its lease ends).
+    webhook_worker: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -119,6 +124,7 @@ impl Application {
             audit_trail: services.audit_trail,
             privacy: services.privacy,
             google: services.google.clone(),
+            webhooks: services.webhooks.clone(),
             replies: Arc::new(store.clone()),
             phone_region: settings.phone_region,
             proxies: settings.trusted_proxies.clone(),
@@ -205,6 +211,7 @@ impl Application {
         );
         let call_retention = spawn_call_retention(services.calls);
         let sync_worker = services.sync.map(spawn_sync_worker);
+        let webhook_worker = spawn_webhook_worker(services.dispatch);
         Ok(Self {
             port,
             metrics_port,
@@ -214,6 +221,7 @@ impl Application {
             retention,
             call_retention,
             sync_worker,
+            webhook_worker,
         })
     }
 
@@ -245,6 +253,7 @@ impl Application {
         if let Some(worker) = &self.sync_worker {
             worker.abort();
         }
+        self.webhook_worker.abort();
         served
     }
 }
@@ -295,6 +304,10 @@ pub struct Services {
     pub google: Option<Connections>,
     /// The calendar-sync worker's service (when Google is configured).
     pub sync: Option<CalendarSync>,
+    /// Webhook endpoints and their delivery logs.
+    pub webhooks: Webhooks,
+    /// The webhook delivery worker's service.
+    pub dispatch: WebhookDispatch,
     /// Whether the access-token key was configured or generated.
     pub jwt_source: SecretSource,
 }
@@ -421,13 +434,38 @@ impl Services {
                 tokens: Arc::new(tokens),
                 calendars: repo.clone(),
                 audit: repo.clone(),
-                clock,
+                clock: clock.clone(),
             },
             AccountSettings {
                 access_ttl: chrono::Duration::minutes(settings.access_token_minutes),
                 session_ttl: chrono::Duration::days(settings.refresh_token_days),
                 allow_registration: settings.allow_registration,
                 ..AccountSettings::default()
+            },
+        );
+        let transport = Arc::new(
+            HttpTransport::new(
+                settings.encryption.as_deref().cloned(),
+                settings.webhook_allow_private_targets,
+            )
+            .context("the webhook HTTP client")?,
+        );
+        let webhooks = Webhooks::new(
+            repo.clone(),
+            repo.clone(),
+            transport.clone(),
+            repo.clone(),
+            clock.clone(),
+        );
+        let dispatch = WebhookDispatch::new(
+            repo.clone(),
+            transport,
+            clock.clone(),
+            DeliveryPolicy {
+                base_delay: chrono::Duration::seconds(
+                    i64::try_from(settings.webhook_retry_base_seconds).unwrap_or(30),
+                ),
+                ..DeliveryPolicy::default()
             },
         );
         let desk = FrontDesk::new(calendars.clone(), scheduling.clone(), repo);
@@ -442,6 +480,8 @@ impl Services {
             dialer,
             google: connections,
             sync,
+            webhooks,
+            dispatch,
             jwt_source,
         })
     }
@@ -508,6 +548,39 @@ fn spawn_sync_worker(sync: CalendarSync) -> tokio::task::JoinHandle<()> {
                         "the calendar sync worker could not claim jobs"
                     );
                     tokio::time::sleep(SYNC_IDLE * 5).await;
+                }
+            }
+        }
+    })
+}
+
+/// How long the webhook worker waits when no delivery is due.
+const WEBHOOK_IDLE: Duration = Duration::from_millis(500);
+
+/// Starts this instance's webhook delivery worker: claims due deliveries
+/// (several instances share the outbox safely, see `voice_scheduler_store`'s
+/// `webhooks`), sends them, and counts what happened.
+fn spawn_webhook_worker(dispatch: WebhookDispatch) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match dispatch.run_once().await {
+                Ok(report) => {
+                    metrics::counter!("webhook_deliveries_total", "outcome" => "delivered")
+                        .increment(report.delivered as u64);
+                    metrics::counter!("webhook_deliveries_total", "outcome" => "retried")
+                        .increment(report.retried as u64);
+                    metrics::counter!("webhook_deliveries_total", "outcome" => "failed")
+                        .increment(report.failed as u64);
+                    if report.claimed == 0 {
+                        tokio::time::sleep(WEBHOOK_IDLE).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "the webhook worker could not claim deliveries"
+                    );
+                    tokio::time::sleep(WEBHOOK_IDLE * 10).await;
                 }
             }
         }

@@ -87,6 +87,12 @@ pub struct Settings {
     pub encryption: Option<std::sync::Arc<KeyRing>>,
     /// Google Calendar; off when `GOOGLE_CLIENT_ID` is unset.
     pub google: Option<GoogleConfig>,
+    /// Webhooks may target private, loopback and link-local addresses and
+    /// `http` URLs (internal receivers, tests); off by default.
+    pub webhook_allow_private_targets: bool,
+    /// The delay after a webhook delivery's first failure, in seconds; it
+    /// doubles with every attempt (capped at an hour) for up to a day.
+    pub webhook_retry_base_seconds: u64,
 }
 
 /// The `GOOGLE_*` settings, when Google Calendar is on.
@@ -183,6 +189,8 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("GOOGLE_BUSY_STALE_SECONDS", "300"),
     ("ENCRYPTION_KEY", ""),
     ("ENCRYPTION_OLD_KEYS", ""),
+    ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "false"),
+    ("WEBHOOK_RETRY_BASE_SECONDS", "30"),
 ];
 
 /// The secret variables that may instead be read from a file: `X_FILE`
@@ -284,6 +292,14 @@ impl fmt::Debug for Settings {
             .field("vapi_api_key", &self.vapi_api_key.as_ref().map(|_| "***"))
             .field("encryption", &self.encryption)
             .field("google", &self.google)
+            .field(
+                "webhook_allow_private_targets",
+                &self.webhook_allow_private_targets,
+            )
+            .field(
+                "webhook_retry_base_seconds",
+                &self.webhook_retry_base_seconds,
+            )
             .finish()
     }
 }
@@ -587,6 +603,28 @@ impl Settings {
             |v| v.parse::<i64>().ok().filter(|d| (1..=3650).contains(d)),
         )
         .unwrap_or(90);
+        let webhook_allow_private_targets = read(
+            &mut problems,
+            &get,
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS",
+            "false",
+            "true or false",
+            |v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Some(true),
+                "false" | "0" | "no" => Some(false),
+                _ => None,
+            },
+        )
+        .unwrap_or(false);
+        let webhook_retry_base_seconds = read(
+            &mut problems,
+            &get,
+            "WEBHOOK_RETRY_BASE_SECONDS",
+            "30",
+            "a whole number of seconds from 1 to 3600",
+            |v| v.parse::<u64>().ok().filter(|d| (1..=3600).contains(d)),
+        )
+        .unwrap_or(30);
         let trusted_proxies = read_with(&mut problems, &get, "TRUSTED_PROXIES", "", |v| {
             TrustedProxies::parse(v).map_err(|e| {
                 format!("a comma-separated list of proxy addresses or CIDR networks such as 10.0.0.0/8 ({e})")
@@ -737,6 +775,8 @@ impl Settings {
             vapi_api_key,
             encryption,
             google,
+            webhook_allow_private_targets,
+            webhook_retry_base_seconds,
         })
     }
 
@@ -972,6 +1012,14 @@ impl Settings {
                 self.encryption
                     .as_ref()
                     .map_or_else(String::new, |k| format!("{} older keys", k.older_count())),
+            ),
+            (
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS".into(),
+                self.webhook_allow_private_targets.to_string(),
+            ),
+            (
+                "WEBHOOK_RETRY_BASE_SECONDS".into(),
+                self.webhook_retry_base_seconds.to_string(),
             ),
         ]
     }

@@ -23,7 +23,8 @@ use crate::errors::{Failure, UniqueRule, classify};
 use crate::group_commit::{self, BatchError};
 use crate::listing;
 use crate::rows::{self, ceil_seconds, storable, storable_owned, whole_range, whole_seconds};
-use crate::{Backend, Step, Store, audit, fail, in_transaction, rollback, sync};
+use crate::{Backend, Step, Store, audit, fail, in_transaction, rollback, sync, webhooks};
+use voice_scheduler_domain::webhooks::WebhookEvent;
 
 /// At most this many appointments from [`AppointmentRepository::find_by_phone`].
 const FIND_BY_PHONE_LIMIT: u64 = 50;
@@ -383,9 +384,15 @@ impl Store {
             Err(e) => return fail(e.context("could not begin the cancellation")),
         };
         let result = match cancel_in(&txn, calendar, id, reason, at).await {
-            Ok(Ok(cancelled)) => after_change(&txn, &cancelled, at, record)
-                .await
-                .map(|()| Ok(cancelled)),
+            Ok(Ok(cancelled)) => after_change(
+                &txn,
+                &cancelled,
+                WebhookEvent::AppointmentCancelled,
+                at,
+                record,
+            )
+            .await
+            .map(|()| Ok(cancelled)),
             other => other,
         };
         in_transaction(txn, result, "could not commit the cancellation").await
@@ -407,9 +414,15 @@ impl Store {
         };
         match reschedule_in(&txn, calendar, id, new_range, blocked_until, at).await {
             Ok(Ok(moved)) => {
-                let result = after_change(&txn, &moved, at, record)
-                    .await
-                    .map(|()| Ok(moved));
+                let result = after_change(
+                    &txn,
+                    &moved,
+                    WebhookEvent::AppointmentRescheduled,
+                    at,
+                    record,
+                )
+                .await
+                .map(|()| Ok(moved));
                 in_transaction(txn, result, "could not commit the reschedule").await
             }
             Ok(Err(Moved::Refused(refusal))) => {
@@ -433,10 +446,19 @@ impl Store {
 async fn after_change(
     txn: &DatabaseTransaction,
     appointment: &Appointment,
+    event: WebhookEvent,
     at: DateTime<Utc>,
     record: Option<&AuditEntry>,
 ) -> anyhow::Result<()> {
     sync::enqueue(txn, appointment.calendar_id(), appointment.id(), at).await?;
+    webhooks::enqueue(
+        txn,
+        event,
+        Some(appointment.calendar_id()),
+        webhooks::appointment_data(appointment),
+        at,
+    )
+    .await?;
     if let Some(entry) = record {
         audit::insert(txn, entry).await?;
     }
@@ -461,6 +483,13 @@ fn book_statement_postgres(
         insert.sql,
         sync::ENQUEUE_NEW_FROM_INS_POSTGRES,
     );
+    let booked = Appointment::from_new(plan.new.clone(), code.clone());
+    let (hook, hook_values) = webhooks::booked_postgres(&booked, values.len() + 1);
+    sql.push_str(&format!(
+        r#",
+"hook" AS ({hook})"#
+    ));
+    values.extend(hook_values);
     if let Some(entry) = record {
         let first = values.len() + 1;
         let placeholders: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
@@ -502,6 +531,12 @@ fn book_statement_sqlite(
         new.id,
         new.created_at,
     ));
+    sql.push_str(";\n");
+    sql.push_str(webhooks::EVENT_SQLITE);
+    values.extend(webhooks::booked_values_sqlite(&Appointment::from_new(
+        plan.new.clone(),
+        code.clone(),
+    )));
     if let Some(entry) = record {
         sql.push_str(&format!(
             r#";

@@ -37,7 +37,9 @@ use voice_scheduler_domain::{
 
 use crate::entities::calls::{self, Column};
 use crate::rows::{ceil_seconds, storable, storable_owned, whole_seconds};
-use crate::{Decision, Step, Store, fail, finish, listing};
+use crate::{Decision, Step, Store, fail, finish, listing, webhooks};
+use voice_scheduler_domain::calls::CallSource;
+use voice_scheduler_domain::webhooks::WebhookEvent;
 
 /// `update` as the store keeps values: times in whole seconds, text NUL-safe.
 fn normalised(update: &CallUpdate) -> CallUpdate {
@@ -136,6 +138,9 @@ async fn record_in(
         .await
         .context("could not store a new call")?;
     if matches!(inserted, TryInsertResult::Inserted(1)) {
+        if ends(update, ReportedFacts::default(), &fresh) {
+            call_ended(txn, &fresh, now).await?;
+        }
         return Ok(Decision::Commit(fresh));
     }
     let stored = calls::Entity::find()
@@ -149,8 +154,12 @@ async fn record_in(
         return Ok(Decision::Retry("the call vanished during the merge"));
     };
     let mut merged = call(stored)?;
+    let reported_before = merged.reported;
     if !merged.apply(update, now) {
         return Ok(Decision::Commit(merged));
+    }
+    if ends(update, reported_before, &merged) {
+        call_ended(txn, &merged, now).await?;
     }
     // Every column is written (`reset_all`), but the key and the birth.
     let mut changes = calls::ActiveModel::from(row(&merged)).reset_all();
@@ -164,6 +173,31 @@ async fn record_in(
         .await
         .with_context(|| format!("could not update call {}", merged.id))?;
     Ok(Decision::Commit(merged))
+}
+
+/// Whether `update` is the call's first end-of-call report: the moment a
+/// `call.ended` webhook event is written (once per call: a repeated report
+/// finds facts already reported).
+fn ends(update: &CallUpdate, reported_before: ReportedFacts, after: &Call) -> bool {
+    update.source == CallSource::EndOfCallReport
+        && reported_before.bits() == 0
+        && after.reported.bits() != 0
+}
+
+/// Writes the `call.ended` event for every matching endpoint, in `txn`.
+async fn call_ended(
+    txn: &DatabaseTransaction,
+    call: &Call,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    webhooks::enqueue(
+        txn,
+        WebhookEvent::CallEnded,
+        call.calendar_id,
+        webhooks::call_data(call),
+        now,
+    )
+    .await
 }
 
 impl Store {

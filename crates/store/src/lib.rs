@@ -86,6 +86,7 @@ mod sessions;
 mod sync;
 mod throttle;
 mod users;
+mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -10,6 +10,7 @@ pub mod health;
 pub mod metrics;
 pub mod privacy;
 pub mod vapi;
+pub mod webhooks;
 
 use actix_web::HttpResponse;
 
