@@ -10,6 +10,7 @@ use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 use anyhow::Context;
 use async_trait::async_trait;
 use uuid::Uuid;
+use voice_scheduler_domain::catalog::ServiceCatalog;
 use voice_scheduler_auth::{BcryptHasher, JwtAccessTokens};
 use voice_scheduler_domain::accounts::{AccountPorts, AccountService, AccountSettings};
 use voice_scheduler_domain::audit::AuditTrail;
@@ -100,7 +101,8 @@ impl Application {
                 phone_region: settings.phone_region,
                 ..ToolSettings::default()
             },
-        );
+        )
+        .with_services(Arc::new(store.clone()));
         let metrics: Arc<dyn MetricsRender> = Arc::new(StoreMetrics {
             handle: telemetry::prometheus(),
             store: store.clone(),
@@ -114,6 +116,7 @@ impl Application {
             accounts: services.accounts,
             calendars: services.calendars,
             desk: services.desk,
+            services: services.services.clone(),
             calls: services.calls.clone(),
             dialer: services.dialer.clone(),
             audit_trail: services.audit_trail,
@@ -283,6 +286,8 @@ pub struct Services {
     pub accounts: AccountService,
     pub calendars: CalendarService,
     pub desk: FrontDesk,
+    /// The services (appointment types) of calendars.
+    pub services: ServiceCatalog,
     /// VAPI calls (recording, listing, transcript retention).
     pub calls: CallLog,
     /// Reads the audit log (administrators).
@@ -386,6 +391,7 @@ impl Services {
             _ => (None, None),
         };
         let calendars = CalendarService::new(repo.clone(), clock.clone()).with_audit(repo.clone());
+        let catalog = ServiceCatalog::new(calendars.clone(), repo.clone(), clock.clone());
         let calls = CallLog::new(
             repo.clone(),
             repo.clone(),
@@ -430,12 +436,14 @@ impl Services {
                 ..AccountSettings::default()
             },
         );
-        let desk = FrontDesk::new(calendars.clone(), scheduling.clone(), repo);
+        let desk =
+            FrontDesk::new(calendars.clone(), scheduling.clone(), repo.clone()).with_services(repo);
         Ok(Self {
             scheduling,
             accounts,
             calendars,
             desk,
+            services: catalog,
             calls,
             audit_trail,
             privacy,
