@@ -16,7 +16,10 @@
 //!   column and the `appointments_no_overlap` exclusion constraint are
 //!   rebuilt on that range, so the database refuses overlapping buffers on
 //!   both sides. On SQLite the store's booking statement checks the same
-//!   range inside the one writer's `BEGIN IMMEDIATE` transaction.
+//!   range inside the one writer's `BEGIN IMMEDIATE` transaction. A writer
+//!   that does not know the column (an older instance during a rolling
+//!   deploy, a hand-written insert) gets `blocked_from = starts_at` from a
+//!   trigger on both backends, so its row is still held and still checked.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseBackend;
@@ -117,8 +120,22 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         db.execute_unprepared(r#"UPDATE "appointments" SET "blocked_from" = "starts_at""#)
             .await?;
+        if manager.get_database_backend() == DatabaseBackend::Sqlite {
+            db.execute_unprepared(
+                "CREATE TRIGGER appointments_blocked_from_default \
+                 AFTER INSERT ON appointments FOR EACH ROW WHEN NEW.blocked_from IS NULL \
+                 BEGIN UPDATE appointments SET blocked_from = NEW.starts_at WHERE id = NEW.id; END",
+            )
+            .await?;
+        }
         if manager.get_database_backend() == DatabaseBackend::Postgres {
             for sql in [
+                "CREATE FUNCTION appointments_blocked_from_default() RETURNS trigger \
+                 LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.blocked_from IS NULL THEN NEW.blocked_from := NEW.starts_at; END IF; \
+                 RETURN NEW; END $$",
+                "CREATE TRIGGER appointments_blocked_from_default BEFORE INSERT ON appointments \
+                 FOR EACH ROW EXECUTE FUNCTION appointments_blocked_from_default()",
                 "ALTER TABLE appointments ALTER COLUMN blocked_from SET NOT NULL",
                 "ALTER TABLE appointments ADD CONSTRAINT appointments_blocked_from_check \
                  CHECK (blocked_from <= starts_at)",
@@ -140,8 +157,14 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        if manager.get_database_backend() == DatabaseBackend::Sqlite {
+            db.execute_unprepared("DROP TRIGGER IF EXISTS appointments_blocked_from_default")
+                .await?;
+        }
         if manager.get_database_backend() == DatabaseBackend::Postgres {
             for sql in [
+                "DROP TRIGGER IF EXISTS appointments_blocked_from_default ON appointments",
+                "DROP FUNCTION IF EXISTS appointments_blocked_from_default()",
                 "ALTER TABLE appointments DROP CONSTRAINT appointments_no_overlap",
                 "ALTER TABLE appointments DROP COLUMN period",
                 "ALTER TABLE appointments DROP CONSTRAINT appointments_blocked_from_check",
