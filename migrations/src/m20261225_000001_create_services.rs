@@ -98,7 +98,10 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for col in [
-            ColumnDef::new(Appointments::ServiceId).uuid().null().to_owned(),
+            ColumnDef::new(Appointments::ServiceId)
+                .uuid()
+                .null()
+                .to_owned(),
             ColumnDef::new(Appointments::ServiceName)
                 .text()
                 .null()

@@ -696,12 +696,37 @@ fn build(
             None => base.as_ref().and_then(|b| b.daily_limit),
         },
     });
+    // The numbers alone, to check them when the name is refused.
+    let numbers = match (&settings, ServiceName::parse("x")) {
+        (None, Ok(placeholder)) => Some(ServiceSettings {
+            name: placeholder,
+            description: None,
+            duration_minutes: pick(
+                fields.duration_minutes,
+                base.as_ref().map(|b| b.duration_minutes),
+                30,
+            ),
+            buffer_before_minutes: pick(
+                fields.buffer_before_minutes,
+                base.as_ref().map(|b| b.buffer_before_minutes),
+                0,
+            ),
+            buffer_after_minutes: pick(
+                fields.buffer_after_minutes,
+                base.as_ref().map(|b| b.buffer_after_minutes),
+                0,
+            ),
+            daily_limit: fields.daily_limit.flatten(),
+        }),
+        _ => None,
+    };
     let is_default = fields
         .is_default
         .or(current.as_ref().map(|c| c.is_default))
         .unwrap_or(false);
-    // Check every bounded field, so each refused one is named.
-    if let Some(s) = &settings {
+    // Check every bounded field, so each refused one is named (even when
+    // the name is refused too).
+    if let Some(s) = settings.as_ref().or(numbers.as_ref()) {
         for (field, got, min, max) in [
             (
                 "duration_minutes",

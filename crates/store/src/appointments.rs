@@ -14,12 +14,10 @@ use voice_scheduler_domain::ports::{
     StoreCancelError, StoreRescheduleError,
 };
 use voice_scheduler_domain::{
-    DailyLimit, ServiceId,
-};
-use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, CalendarId, ConfirmationCode, NewAppointment,
     PhoneNumber, Schedule, TimeRange,
 };
+use voice_scheduler_domain::{DailyLimit, ServiceId};
 
 use crate::entities::appointments::{self, Column};
 use crate::errors::{Failure, UniqueRule, classify};
@@ -177,8 +175,7 @@ SELECT * FROM "appointments" WHERE "calendar_id" = $1 AND "idempotency_key" = $7
     }
     if holders.is_empty() {
         if let Some((service, limit)) = plan.limit()
-            && count_service(db, new.calendar_id, service, limit.day).await?
-                >= u64::from(limit.max)
+            && count_service(db, new.calendar_id, service, limit.day).await? >= u64::from(limit.max)
         {
             return Ok(Some(Err(StoreBookError::DailyLimit)));
         }
@@ -842,7 +839,14 @@ async fn reschedule_in(
         ))));
     }
     // The appointment's own old time never blocks the move.
-    let others = active_holding(txn, calendar, blocked_from, blocked_until, Some(id.as_uuid())).await?;
+    let others = active_holding(
+        txn,
+        calendar,
+        blocked_from,
+        blocked_until,
+        Some(id.as_uuid()),
+    )
+    .await?;
     if !others.is_empty() {
         return Ok(Err(Moved::Refused(StoreRescheduleError::SlotTaken)));
     }

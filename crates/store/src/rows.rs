@@ -6,12 +6,12 @@ use voice_scheduler_domain::appointment::AppointmentParts;
 use voice_scheduler_domain::ports::{Session, StoredReply};
 use voice_scheduler_domain::schedule::ScheduleSettings;
 use voice_scheduler_domain::{
-    BookedService, Service, ServiceDescription, ServiceId, ServiceName, ServiceSettings,
-};
-use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, BookedBy, Calendar, CalendarId, Channel,
     ConfirmationCode, Email, PersonName, PhoneNumber, Role, Schedule, SessionId, Slug, TimeRange,
     TimeZoneId, User, UserId, VapiId, VapiRoutes, WeeklyHours,
+};
+use voice_scheduler_domain::{
+    BookedService, Service, ServiceDescription, ServiceId, ServiceName, ServiceSettings,
 };
 
 use crate::entities::{

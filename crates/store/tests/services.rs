@@ -123,8 +123,17 @@ fn request(
     of: Option<&Service>,
 ) -> anyhow::Result<NewAppointment> {
     let day = TimeRange::new(
-        start.date_naive().and_hms_opt(0, 0, 0).context("midnight")?.and_utc(),
-        start.date_naive().and_hms_opt(0, 0, 0).context("midnight")?.and_utc() + Duration::days(1),
+        start
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .context("midnight")?
+            .and_utc(),
+        start
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .context("midnight")?
+            .and_utc()
+            + Duration::days(1),
     )?;
     Ok(NewAppointment {
         id: AppointmentId::new(),
@@ -174,7 +183,10 @@ async fn services_are_created_changed_and_deleted(ctx: Ctx) -> anyhow::Result<()
     let cleaning = service(&ctx, "Teeth cleaning", 5, 10, Some(4))?;
     ctx.store.create_service(&cleaning).await?;
     let listed = ctx.store.list_services(ctx.calendar).await?;
-    ensure!(listed.len() == 1 && listed[0].is_default, "the first is the default");
+    ensure!(
+        listed.len() == 1 && listed[0].is_default,
+        "the first is the default"
+    );
     assert_eq!(listed[0].settings(), cleaning.settings());
 
     let same_name = service(&ctx, "TEETH  Cleaning", 0, 0, None)?;
@@ -230,7 +242,9 @@ async fn services_are_created_changed_and_deleted(ctx: Ctx) -> anyhow::Result<()
     ));
     // Another calendar's service is not found through this one.
     ensure!(matches!(
-        ctx.store.delete_service(CalendarId::new(), cleaning.id).await,
+        ctx.store
+            .delete_service(CalendarId::new(), cleaning.id)
+            .await,
         Err(StoreServiceError::NotFound)
     ));
 

@@ -41,7 +41,9 @@ pub fn tool_definitions_for(
     });
     let string = |d: &str| json!({"type": "string", "description": d});
     let service = if services.is_empty() {
-        string("Optional service (appointment type) the caller asks for, in their words; list_services tells what is offered")
+        string(
+            "Optional service (appointment type) the caller asks for, in their words; list_services tells what is offered",
+        )
     } else {
         json!({
             "type": "string",
@@ -188,9 +190,11 @@ mod tests {
             per_calendar[1]["function"]["parameters"]["properties"]["service"]["enum"],
             json!(["Cleaning", "Check-up"])
         );
-        assert!(defs[0]["function"]["parameters"]["properties"]["service"]
-            .get("enum")
-            .is_none());
+        assert!(
+            defs[0]["function"]["parameters"]["properties"]["service"]
+                .get("enum")
+                .is_none()
+        );
         let with_secret = tool_definitions("http://h", None, Some("s3cret-value-123"));
         assert_eq!(with_secret[0]["server"]["url"], "http://h/vapi/tools");
         assert_eq!(

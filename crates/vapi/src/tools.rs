@@ -231,16 +231,16 @@ impl ToolRunner {
         let spoken: Vec<String> = offered
             .iter()
             .map(|s| {
-                let mut one = format!(
-                    "{} ({} minutes{})",
+                format!(
+                    "{} ({} minutes{}{})",
                     s.name,
                     s.duration().num_minutes(),
-                    if s.is_default { ", the usual" } else { "" }
-                );
-                if let Some(d) = &s.description {
-                    one.push_str(&format!(": {}", d.as_str()));
-                }
-                one
+                    if s.is_default { ", the usual" } else { "" },
+                    s.description
+                        .as_ref()
+                        .map(|d| format!("; {}", d.as_str()))
+                        .unwrap_or_default()
+                )
             })
             .collect();
         Answer::ok(
@@ -510,7 +510,10 @@ impl ToolRunner {
                 ),
                 None => (
                     "unavailable",
-                    format!("There are no free times{of_service} on {}.", speech::date(date)),
+                    format!(
+                        "There are no free times{of_service} on {}.",
+                        speech::date(date)
+                    ),
                 ),
             };
             let next = if closed.is_some() {

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
+use voice_scheduler_domain::ServiceId;
 use voice_scheduler_domain::desk::{AppointmentFilter, DeskError, StaffBooking};
 use voice_scheduler_domain::ports::StoredReply;
 use voice_scheduler_domain::service::{BookError, BookStatus, CancelError, RescheduleError};
-use voice_scheduler_domain::ServiceId;
 use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, CalendarId, Email, PersonName, PhoneNumber,
     SlotRejection, TimeRange, TimeZoneId,

@@ -335,7 +335,9 @@ pub async fn availability(
             date,
             zone,
             query.duration_minutes,
-            query.service_id.map(voice_scheduler_domain::ServiceId::from_uuid),
+            query
+                .service_id
+                .map(voice_scheduler_domain::ServiceId::from_uuid),
         )
         .await
         .map_err(|e| match e {

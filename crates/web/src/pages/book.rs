@@ -296,9 +296,7 @@ pub async fn submit(
                 ),
             },
             BookError::BadDuration(e) => format!("The length cannot be booked: {e}."),
-            BookError::UnknownService => {
-                "The calendar no longer offers that service.".to_owned()
-            }
+            BookError::UnknownService => "The calendar no longer offers that service.".to_owned(),
             BookError::IdempotencyConflict => {
                 "This form was already used for another booking. Start a new booking.".to_owned()
             }
