@@ -9,8 +9,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use voice_scheduler_domain::catalog::{MAX_SERVICES, ServiceRepository, StoreServiceError};
 use voice_scheduler_domain::{CalendarId, Service, ServiceId};
@@ -177,8 +177,8 @@ async fn delete_in(txn: &DatabaseTransaction, calendar: CalendarId, id: ServiceI
 }
 
 impl Store {
-    async fn service_change<'a, F, Fut>(
-        &'a self,
+    async fn service_change<F, Fut>(
+        &self,
         what: &'static str,
         change: F,
     ) -> Result<(), StoreServiceError>
@@ -264,14 +264,4 @@ impl ServiceRepository for Store {
         })
         .await
     }
-}
-
-/// How many services `calendar` has (for tests and reports).
-#[allow(dead_code)]
-pub(crate) async fn count(store: &Store, calendar: CalendarId) -> anyhow::Result<u64> {
-    services::Entity::find()
-        .filter(services::Column::CalendarId.eq(calendar.as_uuid()))
-        .count(&store.db)
-        .await
-        .context("could not count services")
 }
