@@ -257,6 +257,49 @@ on_both_backends!(
             .clone();
         assert_eq!(service_enum.len(), 50);
         assert_eq!(service_enum[0], "Teeth cleaning");
+        // so does the CLI's, with --with-services
+        let (_, calendar) = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/calendars/{DEFAULT_CALENDAR}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        let slug = calendar["slug"].as_str().unwrap().to_owned();
+        let url = app.database_url().to_owned();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_voice-scheduler"))
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("DATABASE_URL", url)
+                .args([
+                    "vapi",
+                    "tools",
+                    "--base-url",
+                    "https://scheduler.example.com",
+                    "--calendar",
+                    &slug,
+                    "--with-services",
+                ])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            printed[1]["function"]["parameters"]["properties"]["service"]["enum"]
+                .as_array()
+                .unwrap()
+                .len(),
+            50
+        );
     }
 );
 
