@@ -81,6 +81,7 @@ on_both_backends!(
     concurrent_buffered_bookings_never_overlap,
     the_daily_limit_holds_under_concurrency,
     a_moved_appointment_keeps_its_service_buffers,
+    of_two_racing_bookings_whose_buffers_overlap_one_wins,
 );
 
 fn at(h: u32, m: u32) -> anyhow::Result<DateTime<Utc>> {
@@ -429,5 +430,38 @@ async fn a_moved_appointment_keeps_its_service_buffers(ctx: Ctx) -> anyhow::Resu
         ctx.store.held(ctx.calendar, day()?).await?,
         [TimeRange::new(at(13, 45)?, at(14, 40)?)?]
     );
+    Ok(())
+}
+
+async fn of_two_racing_bookings_whose_buffers_overlap_one_wins(ctx: Ctx) -> anyhow::Result<()> {
+    // 10:00-10:30 keeps 15 minutes after; 10:35-11:05 keeps 10 before. The
+    // appointments do not overlap, their buffers do: only one may stand.
+    let after = service(&ctx, "Colour", 0, 15, None)?;
+    let before = service(&ctx, "Cut", 10, 0, None)?;
+    ctx.store.create_service(&after).await?;
+    ctx.store.create_service(&before).await?;
+    for round in 0..10usize {
+        let day = Duration::days(i64::try_from(round)?);
+        let first = request(&ctx, at(10, 0)? + day, &phone(2 * round), Some(&after))?;
+        let second = request(
+            &ctx,
+            at(10, 35)? + day,
+            &phone(2 * round + 1),
+            Some(&before),
+        )?;
+        let (a, b) = (ctx.store.clone(), ctx.store.clone());
+        let one = tokio::spawn(async move { a.book(first, Duration::minutes(15)).await });
+        let two = tokio::spawn(async move { b.book(second, Duration::zero()).await });
+        let outcomes = [one.await?, two.await?];
+        let won = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(BookOutcome::Created(_))))
+            .count();
+        let taken = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(StoreBookError::SlotTaken)))
+            .count();
+        ensure!((won, taken) == (1, 1), "round {round}: {outcomes:?}");
+    }
     Ok(())
 }
