@@ -544,6 +544,29 @@ on_both_backends!(
         assert_eq!(plain["metadata"]["service"], "Teeth cleaning");
         assert_eq!(plain["metadata"]["end"], "2030-03-13T11:00:00-07:00");
 
+        // a move keeps the service's length and buffers: 11:00 on the 13th
+        // would start inside the buffer after the 10:00 cleaning there
+        let code = booked["metadata"]["confirmation_code"].as_str().unwrap();
+        let refused = app
+            .tool(
+                "r1",
+                "reschedule_appointment",
+                json!({"confirmation_code": code, "new_date": "2030-03-13", "new_time": "11:00"}),
+            )
+            .await;
+        assert!(is_error(&refused), "{refused}");
+        assert_eq!(refused["metadata"]["reason"], "taken", "{refused}");
+        let moved = app
+            .tool(
+                "r2",
+                "reschedule_appointment",
+                json!({"confirmation_code": code, "new_date": "2030-03-13", "new_time": "11:30"}),
+            )
+            .await;
+        assert!(!is_error(&moved), "{moved}");
+        assert_eq!(moved["metadata"]["end"], "2030-03-13T12:30:00-07:00");
+        assert_eq!(moved["metadata"]["service"], "Teeth cleaning");
+
         // an unknown service: what is offered, nothing booked
         let unknown = app
             .tool(

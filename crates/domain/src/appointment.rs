@@ -7,7 +7,7 @@ use rand::Rng;
 use uuid::Uuid;
 
 use crate::calendar::CalendarId;
-use crate::catalog::ServiceId;
+use crate::catalog::{Padding, ServiceId};
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::time::{TimeRange, TimeZoneId};
 
@@ -151,12 +151,14 @@ pub struct BookedBy {
     pub tool_call_id: Option<String>,
 }
 
-/// The service an appointment was booked for: its id and its name at
-/// booking time (kept when the service is renamed or deleted).
+/// The service an appointment was booked for: its id, its name and the
+/// buffers it holds, as at booking time (kept when the service is renamed,
+/// changed or deleted).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BookedService {
     pub id: ServiceId,
     pub name: String,
+    pub padding: Padding,
 }
 
 /// At most `max` active appointments of the service start within `day`

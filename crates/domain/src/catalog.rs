@@ -137,7 +137,7 @@ impl ServiceDescription {
 
 /// The time kept free around an appointment: it holds
 /// `[start - before, end + after)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Padding {
     pub before: Duration,
     pub after: Duration,

@@ -345,6 +345,7 @@ impl SchedulingService {
                 service: BookedService {
                     id: s.id,
                     name: s.name.as_str().to_owned(),
+                    padding: pad,
                 },
                 buffer_before: pad.before,
                 daily_limit: match s.daily_limit() {
@@ -566,7 +567,10 @@ impl SchedulingService {
             });
         }
         let schedule = &calendar.schedule;
-        let pad = Padding::after(schedule.buffer());
+        // An appointment of a service keeps the buffers it was booked with.
+        let pad = appointment
+            .service()
+            .map_or(Padding::after(schedule.buffer()), |s| s.padding);
         let external = self
             .external_busy(calendar, range, pad)
             .await
@@ -577,7 +581,9 @@ impl SchedulingService {
         if let Err(reason) = check_slot_padded(schedule, &external, now, range, pad) {
             return Err(RescheduleError::Unavailable {
                 reason,
-                alternatives: self.alternatives_to(calendar, range).await,
+                alternatives: self
+                    .alternatives_padded(calendar, range.start(), range.duration(), pad, None)
+                    .await,
             });
         }
         let record = self.entry(
@@ -594,14 +600,7 @@ impl SchedulingService {
         );
         let moved = self
             .repo
-            .reschedule_recorded(
-                calendar.id,
-                appointment.id(),
-                range,
-                schedule.buffer(),
-                now,
-                record,
-            )
+            .reschedule_recorded(calendar.id, appointment.id(), range, pad.after, now, record)
             .await;
         match moved {
             Ok(appointment) => Ok(Rescheduled {
@@ -610,7 +609,9 @@ impl SchedulingService {
             }),
             Err(StoreRescheduleError::SlotTaken) => Err(RescheduleError::Unavailable {
                 reason: SlotRejection::Taken,
-                alternatives: self.alternatives_to(calendar, range).await,
+                alternatives: self
+                    .alternatives_padded(calendar, range.start(), range.duration(), pad, None)
+                    .await,
             }),
             Err(StoreRescheduleError::NotFound) => Err(RescheduleError::NotFound),
             Err(StoreRescheduleError::Cancelled(a)) => Err(RescheduleError::Cancelled(a)),
@@ -720,12 +721,6 @@ impl SchedulingService {
             .count_of_service(calendar.id, service.id, day)
             .await?;
         Ok(count >= u64::from(max))
-    }
-
-    /// The free slots nearest to a refused `range`, of the same length.
-    async fn alternatives_to(&self, calendar: &Calendar, range: TimeRange) -> Vec<TimeRange> {
-        self.alternatives(calendar, range.start(), range.duration())
-            .await
     }
 
     async fn locate(

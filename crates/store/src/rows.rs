@@ -11,7 +11,7 @@ use voice_scheduler_domain::{
     TimeZoneId, User, UserId, VapiId, VapiRoutes, WeeklyHours,
 };
 use voice_scheduler_domain::{
-    BookedService, Service, ServiceDescription, ServiceId, ServiceName, ServiceSettings,
+    BookedService, Padding, Service, ServiceDescription, ServiceId, ServiceName, ServiceSettings,
 };
 
 use crate::entities::{
@@ -107,6 +107,12 @@ pub(crate) fn appointment(row: appointments::Model) -> anyhow::Result<Appointmen
         service: row.service_id.map(|sid| BookedService {
             id: ServiceId::from_uuid(sid),
             name: row.service_name.unwrap_or_default(),
+            padding: Padding {
+                before: row
+                    .blocked_from
+                    .map_or(chrono::Duration::zero(), |from| row.starts_at - from),
+                after: row.blocked_until - row.ends_at,
+            },
         }),
     }))
 }

@@ -156,6 +156,7 @@ fn request(
             service: BookedService {
                 id: s.id,
                 name: s.name.as_str().to_owned(),
+                padding: s.padding(),
             },
             buffer_before: s.padding().before,
             daily_limit: s.daily_limit().map(|max| DailyLimit { max, day }),
