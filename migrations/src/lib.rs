@@ -36,6 +36,7 @@ mod m20261215_000001_add_calls_erased_at;
 mod m20261216_000001_add_oauth_states_code_verifier;
 mod m20261220_000001_add_calendars_closures;
 mod m20261222_000001_create_webhooks;
+mod m20261225_000001_create_services;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261216_000001_add_oauth_states_code_verifier::Migration),
             Box::new(m20261220_000001_add_calendars_closures::Migration),
             Box::new(m20261222_000001_create_webhooks::Migration),
+            Box::new(m20261225_000001_create_services::Migration),
         ]
     }
 }

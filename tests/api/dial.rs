@@ -214,7 +214,7 @@ async fn outbound_calls_go_through_vapi_and_its_errors_are_ours_to_explain() {
         .await;
     assert_eq!(status, 200, "{tools}");
     let tools = tools.as_array().unwrap();
-    assert_eq!(tools.len(), 5);
+    assert_eq!(tools.len(), 6);
     assert_eq!(tools[1]["function"]["name"], "book_appointment");
     assert_eq!(
         tools[1]["server"]["url"],
@@ -273,6 +273,7 @@ fn the_tools_command_prints_every_tool_for_the_given_address() {
         [
             "check_availability",
             "book_appointment",
+            "list_services",
             "find_appointments",
             "cancel_appointment",
             "reschedule_appointment"

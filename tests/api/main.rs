@@ -26,6 +26,7 @@ mod paths;
 mod privacy;
 mod process;
 mod resilience;
+mod services;
 mod spoken;
 mod tenancy;
 mod vapi_hardening;

@@ -7,6 +7,7 @@ use rand::Rng;
 use uuid::Uuid;
 
 use crate::calendar::CalendarId;
+use crate::catalog::{Padding, ServiceId};
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::time::{TimeRange, TimeZoneId};
 
@@ -150,6 +151,34 @@ pub struct BookedBy {
     pub tool_call_id: Option<String>,
 }
 
+/// The service an appointment was booked for: its id, its name and the
+/// buffers it holds, as at booking time (kept when the service is renamed,
+/// changed or deleted).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BookedService {
+    pub id: ServiceId,
+    pub name: String,
+    pub padding: Padding,
+}
+
+/// At most `max` active appointments of the service start within `day`
+/// (the calendar's day of the booking).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyLimit {
+    pub max: u32,
+    pub day: TimeRange,
+}
+
+/// What a booking of a service adds to a [`NewAppointment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceBooking {
+    pub service: BookedService,
+    /// Held free before the start (the buffer after is passed with the
+    /// booking, like a calendar's).
+    pub buffer_before: chrono::Duration,
+    pub daily_limit: Option<DailyLimit>,
+}
+
 /// A booking request that passed validation, ready for the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAppointment {
@@ -165,6 +194,8 @@ pub struct NewAppointment {
     /// A retry with the same key returns the first booking.
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The service booked, if any.
+    pub service: Option<ServiceBooking>,
 }
 
 /// A stored appointment.
@@ -186,6 +217,7 @@ pub struct Appointment {
     updated_at: DateTime<Utc>,
     cancelled_at: Option<DateTime<Utc>>,
     cancel_reason: Option<String>,
+    service: Option<BookedService>,
 }
 
 /// Every field of an [`Appointment`], for adapters that rebuild one from storage.
@@ -207,6 +239,8 @@ pub struct AppointmentParts {
     pub updated_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
+    /// `None` for appointments booked without a service (and older rows).
+    pub service: Option<BookedService>,
 }
 
 impl Appointment {
@@ -229,6 +263,7 @@ impl Appointment {
             updated_at: p.updated_at,
             cancelled_at: p.cancelled_at,
             cancel_reason: p.cancel_reason,
+            service: p.service,
         }
     }
 
@@ -251,6 +286,7 @@ impl Appointment {
             updated_at: new.created_at,
             cancelled_at: None,
             cancel_reason: None,
+            service: new.service.map(|s| s.service),
         }
     }
 
@@ -304,6 +340,10 @@ impl Appointment {
     }
     pub fn cancel_reason(&self) -> Option<&str> {
         self.cancel_reason.as_deref()
+    }
+    /// The service booked, if any.
+    pub fn service(&self) -> Option<&BookedService> {
+        self.service.as_ref()
     }
 
     /// True when `new` asks for the same booking as this one (same time, same

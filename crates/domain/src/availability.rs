@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+use crate::catalog::Padding;
 use crate::closures::ClosureLabel;
 use crate::schedule::{LocalRange, Schedule, minutes_to_time};
 use crate::time::TimeRange;
@@ -37,6 +38,9 @@ pub enum SlotRejection {
         until: DateTime<Utc>,
         label: Option<ClosureLabel>,
     },
+    /// The service already has as many appointments on `date` as it
+    /// allows a day.
+    DailyLimit { date: NaiveDate },
 }
 
 /// The last date that can be booked when it is `now`.
@@ -64,17 +68,40 @@ pub fn free_slots(
     date: NaiveDate,
     duration: Duration,
 ) -> Vec<TimeRange> {
-    let mut slots = grid_slots(schedule, now, date, duration);
     let buffer = schedule.buffer();
-    // The busy times widened by the buffer, by start, with the latest end of
-    // each prefix: a slot overlaps one of them exactly when one of those
-    // starting before the slot ends also ends after the slot starts. So
-    // each slot costs a binary search, not a pass over every busy time
-    // (a full day of a busy calendar checks hundreds of pairs otherwise).
-    let mut held: Vec<TimeRange> = busy.iter().map(|b| b.with_trailing(buffer)).collect();
+    let held: Vec<TimeRange> = busy.iter().map(|b| b.with_trailing(buffer)).collect();
+    free_slots_padded(schedule, &held, now, date, duration, Padding::after(buffer))
+}
+
+/// `range` with the time kept free around it: `[start - before, end + after)`.
+pub fn padded(range: TimeRange, pad: Padding) -> TimeRange {
+    TimeRange::new(range.start() - pad.before, range.end() + pad.after).unwrap_or(range)
+}
+
+/// [`free_slots`] for an appointment that keeps `pad` free around it (a
+/// service's buffers), against `held`: the time others hold already, each
+/// with its own buffers (what the store guarantees never overlaps). A slot
+/// is free when `[start - pad.before, end + pad.after)` overlaps none of
+/// `held` and no time off (widened by `pad.after`).
+pub fn free_slots_padded(
+    schedule: &Schedule,
+    held: &[TimeRange],
+    now: DateTime<Utc>,
+    date: NaiveDate,
+    duration: Duration,
+    pad: Padding,
+) -> Vec<TimeRange> {
+    let mut slots = grid_slots(schedule, now, date, duration);
+    let buffer = pad.after;
+    // The held times by start, with the latest end of each prefix: a slot
+    // overlaps one of them exactly when one of those starting before the
+    // slot ends also ends after the slot starts. So each slot costs a
+    // binary search, not a pass over every busy time (a full day of a busy
+    // calendar checks hundreds of pairs otherwise).
+    let mut held: Vec<TimeRange> = held.to_vec();
     // Time off is busy too (only the periods that can reach the day's slots).
     if let (Some(first), Some(last)) = (slots.first(), slots.last())
-        && let Ok(day) = TimeRange::new(first.start() - buffer, last.end() + buffer)
+        && let Ok(day) = TimeRange::new(first.start() - buffer - pad.before, last.end() + buffer)
     {
         held.extend(
             schedule
@@ -93,7 +120,7 @@ pub fn free_slots(
         })
         .collect();
     slots.retain(|slot| {
-        let wanted = slot.with_trailing(buffer);
+        let wanted = padded(*slot, pad);
         let starting_before_end = held.partition_point(|b| b.start() < wanted.end());
         starting_before_end
             .checked_sub(1)
@@ -151,6 +178,20 @@ pub fn check_slot(
     now: DateTime<Utc>,
     requested: TimeRange,
 ) -> Result<(), SlotRejection> {
+    let buffer = schedule.buffer();
+    let held: Vec<TimeRange> = busy.iter().map(|b| b.with_trailing(buffer)).collect();
+    check_slot_padded(schedule, &held, now, requested, Padding::after(buffer))
+}
+
+/// [`check_slot`] for an appointment that keeps `pad` free around it,
+/// against `held` (times already held, with their own buffers).
+pub fn check_slot_padded(
+    schedule: &Schedule,
+    held: &[TimeRange],
+    now: DateTime<Utc>,
+    requested: TimeRange,
+    pad: Padding,
+) -> Result<(), SlotRejection> {
     let tz = schedule.time_zone();
     let today = tz.date_of(now);
     if requested.start() < now {
@@ -187,12 +228,11 @@ pub fn check_slot(
             },
         );
     }
-    let buffer = schedule.buffer();
-    let held = requested.with_trailing(buffer);
-    if let Some(off) = time_off_hit(schedule, held) {
+    let wanted = padded(requested, pad);
+    if let Some(off) = time_off_hit(schedule, wanted, pad.after) {
         return Err(off);
     }
-    if busy.iter().any(|b| b.with_trailing(buffer).overlaps(&held)) {
+    if held.iter().any(|b| b.overlaps(&wanted)) {
         return Err(SlotRejection::Taken);
     }
     Ok(())
@@ -213,12 +253,15 @@ pub fn closure_conflict(schedule: &Schedule, range: TimeRange) -> Option<SlotRej
             return Some(SlotRejection::OutsideSpecialHours { date, label });
         }
     }
-    time_off_hit(schedule, range.with_trailing(schedule.buffer()))
+    time_off_hit(
+        schedule,
+        range.with_trailing(schedule.buffer()),
+        schedule.buffer(),
+    )
 }
 
 /// The time off that `held` (a range with its buffer) overlaps, as a refusal.
-fn time_off_hit(schedule: &Schedule, held: TimeRange) -> Option<SlotRejection> {
-    let buffer = schedule.buffer();
+fn time_off_hit(schedule: &Schedule, held: TimeRange, buffer: Duration) -> Option<SlotRejection> {
     let widened = TimeRange::new(held.start() - buffer, held.end()).unwrap_or(held);
     let mut hits = schedule
         .closures()
@@ -817,5 +860,86 @@ mod tests {
                 }
             }
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// With a service's buffers: no offered slot's buffered range
+        /// overlaps another appointment's held (buffered) range, every slot
+        /// offered passes the booking check, and booking the slots one
+        /// after another (each then held with its buffers) never yields two
+        /// overlapping held ranges.
+        #[test]
+        fn buffered_slots_never_overlap_held_time(
+            s in arb_schedule(),
+            now_offset in 0i64..(400 * 24 * 60),
+            day_offset in 0i64..30,
+            duration in prop::sample::select(vec![15i64, 30, 45, 60]),
+            before in 0i64..90,
+            after in 0i64..90,
+            held_raw in prop::collection::vec((0i64..(24 * 60 * 2), 5i64..240), 0..8),
+        ) {
+            let now = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(now_offset);
+            let tz = s.time_zone();
+            let date = tz.date_of(now) + chrono::Days::new(day_offset as u64);
+            let day_start = tz.start_of_day(date) - Duration::hours(6);
+            let mut held: Vec<TimeRange> = held_raw
+                .iter()
+                .map(|(o, len)| TimeRange::starting_at(day_start + Duration::minutes(*o), Duration::minutes(*len)).unwrap())
+                .collect();
+            let pad = Padding { before: Duration::minutes(before), after: Duration::minutes(after) };
+            let duration = Duration::minutes(duration);
+            let slots = free_slots_padded(&s, &held, now, date, duration, pad);
+            for slot in &slots {
+                let wanted = padded(*slot, pad);
+                for h in &held {
+                    prop_assert!(!h.overlaps(&wanted), "{:?} overlaps {:?}", wanted, h);
+                }
+                let checked = check_slot_padded(&s, &held, now, *slot, pad);
+                prop_assert!(checked.is_ok(), "{:?}", checked);
+            }
+            // Book greedily: each booked slot holds its buffered range.
+            let mut booked: Vec<TimeRange> = Vec::new();
+            for slot in &slots {
+                if check_slot_padded(&s, &held, now, *slot, pad).is_ok() {
+                    held.push(padded(*slot, pad));
+                    booked.push(padded(*slot, pad));
+                }
+            }
+            for (i, a) in booked.iter().enumerate() {
+                for b in &booked[i + 1..] {
+                    prop_assert!(!a.overlaps(b));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_buffer_before_keeps_the_time_before_free() {
+        let s = schedule("UTC", "mon-fri 09:00-17:00", 30, 0, 60, 0);
+        let held =
+            [TimeRange::new(utc("2030-03-12T10:00:00Z"), utc("2030-03-12T11:00:00Z")).unwrap()];
+        let pad = Padding {
+            before: Duration::minutes(30),
+            after: Duration::minutes(15),
+        };
+        let slots = free_slots_padded(
+            &s,
+            &held,
+            utc("2030-03-01T00:00:00Z"),
+            date("2030-03-12"),
+            Duration::minutes(30),
+            pad,
+        );
+        let starts: Vec<String> = slots
+            .iter()
+            .take(4)
+            .map(|r| r.start().format("%H:%M").to_string())
+            .collect();
+        // 09:00 is free only with the 30 minutes before it (08:30) free: the
+        // calendar opens at 09:00 but the buffer lies outside working hours,
+        // which is allowed. 09:30 would end at 10:00 + 15 min after: taken.
+        // 11:00 needs 10:30 free: taken; 11:30 is the first after.
+        assert_eq!(starts, ["09:00", "11:30", "12:00", "12:30"]);
     }
 }

@@ -12,6 +12,7 @@ use crate::appointment::{Appointment, AppointmentId, AppointmentStatus, BookedBy
 use crate::availability::closure_conflict;
 use crate::calendar::{Calendar, CalendarId};
 use crate::calendars::{CalendarLookupError, CalendarService, CalendarWriteError, FieldError};
+use crate::catalog::{Service, ServiceId, ServiceRepository};
 use crate::closures::{ClosureFields, Closures};
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::ports::{Actor, AppointmentQuery, AppointmentRepository, CalendarScope, Requester};
@@ -69,6 +70,9 @@ pub struct StaffBooking {
     pub time_zone: Option<TimeZoneId>,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
+    /// The service to book (its length and buffers apply); the calendar's
+    /// default service when `None` and no `duration_minutes` is given.
+    pub service_id: Option<ServiceId>,
 }
 
 /// One page of appointments, and where the next one starts (if there is one).
@@ -90,15 +94,62 @@ pub enum DeskError<E: std::error::Error + 'static> {
     Unknown(anyhow::Error),
 }
 
+/// Why the service of a staff request could not be had.
+enum UnknownService {
+    Missing,
+    Unknown(anyhow::Error),
+}
+
 /// Appointments for signed-in users.
 #[derive(Clone)]
 pub struct FrontDesk {
     calendars: CalendarService,
     scheduling: SchedulingService,
     repo: Arc<dyn AppointmentRepository>,
+    services: Option<Arc<dyn ServiceRepository>>,
 }
 
 impl FrontDesk {
+    /// Books and offers the calendars' services (without, every booking
+    /// is of the calendar's own length).
+    #[must_use]
+    pub fn with_services(mut self, services: Arc<dyn ServiceRepository>) -> Self {
+        self.services = Some(services);
+        self
+    }
+
+    /// The service `id` of `calendar` (422 when it has none such), or its
+    /// default when `id` is `None` and no length is asked for.
+    async fn service_of(
+        &self,
+        calendar: &Calendar,
+        id: Option<ServiceId>,
+        duration_minutes: Option<i64>,
+    ) -> Result<Option<Service>, UnknownService> {
+        let Some(repo) = &self.services else {
+            return if id.is_some() {
+                Err(UnknownService::Missing)
+            } else {
+                Ok(None)
+            };
+        };
+        if id.is_none() && duration_minutes.is_some() {
+            return Ok(None);
+        }
+        let offered = repo
+            .list_services(calendar.id)
+            .await
+            .map_err(UnknownService::Unknown)?;
+        match id {
+            Some(id) => offered
+                .into_iter()
+                .find(|s| s.id == id)
+                .map(Some)
+                .ok_or(UnknownService::Missing),
+            None => Ok(offered.into_iter().find(|s| s.is_default)),
+        }
+    }
+
     pub fn new(
         calendars: CalendarService,
         scheduling: SchedulingService,
@@ -108,6 +159,7 @@ impl FrontDesk {
             calendars,
             scheduling,
             repo,
+            services: None,
         }
     }
 
@@ -171,11 +223,19 @@ impl FrontDesk {
         date: NaiveDate,
         zone: Option<TimeZoneId>,
         duration_minutes: Option<i64>,
+        service_id: Option<ServiceId>,
     ) -> Result<DayAvailability, DeskError<AvailabilityError>> {
         let calendar = self.calendar(principal, calendar).await?;
         let zone = zone.unwrap_or_else(|| calendar.schedule.time_zone());
+        let service = self
+            .service_of(&calendar, service_id, duration_minutes)
+            .await
+            .map_err(|e| match e {
+                UnknownService::Missing => DeskError::Operation(AvailabilityError::UnknownService),
+                UnknownService::Unknown(e) => DeskError::Unknown(e),
+            })?;
         self.scheduling
-            .availability(&calendar, date, zone, duration_minutes)
+            .availability_of(&calendar, date, zone, duration_minutes, service.as_ref())
             .await
             .map_err(DeskError::Operation)
     }
@@ -188,6 +248,13 @@ impl FrontDesk {
         booking: StaffBooking,
     ) -> Result<(Booking, Calendar), DeskError<BookError>> {
         let calendar = self.calendar(principal, calendar).await?;
+        let service = self
+            .service_of(&calendar, booking.service_id, booking.duration_minutes)
+            .await
+            .map_err(|e| match e {
+                UnknownService::Missing => DeskError::Operation(BookError::UnknownService),
+                UnknownService::Unknown(e) => DeskError::Unknown(e),
+            })?;
         let request = BookRequest {
             name: booking.name,
             phone: booking.phone,
@@ -207,6 +274,7 @@ impl FrontDesk {
             idempotency_key: booking
                 .idempotency_key
                 .map(|key| format!("api:{}:{key}", principal.user.id)),
+            service,
         };
         let booking = self
             .scheduling

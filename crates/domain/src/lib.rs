@@ -17,6 +17,7 @@ pub mod calendar;
 pub mod calendars;
 pub mod caller;
 pub mod calls;
+pub mod catalog;
 pub mod closures;
 pub mod desk;
 pub mod dialer;
@@ -31,13 +32,17 @@ pub mod user;
 pub mod webhooks;
 
 pub use appointment::{
-    Appointment, AppointmentId, AppointmentStatus, BookedBy, Channel, ConfirmationCode,
-    NewAppointment,
+    Appointment, AppointmentId, AppointmentStatus, BookedBy, BookedService, Channel,
+    ConfirmationCode, DailyLimit, NewAppointment, ServiceBooking,
 };
 pub use availability::{SlotRejection, free_slots, nearest_slots};
 pub use calendar::{Calendar, CalendarId, CalendarName, Slug, VapiId, VapiRoutes};
 pub use caller::{Caller, OwnNumber, PrivacyRefusal};
 pub use calls::{Call, CallDirection, CallId, CallSource, CallStatus, CallUpdate};
+pub use catalog::{
+    Padding, Service, ServiceDescription, ServiceError, ServiceId, ServiceMatch, ServiceName,
+    ServiceSettings, match_service,
+};
 pub use closures::{ClosureLabel, Closures, DateOverride, TimeOff};
 pub use person::{Email, PersonName, PhoneNumber, PhoneRegion};
 pub use schedule::{LocalRange, Schedule, ScheduleError, WeeklyHours};

@@ -18,6 +18,9 @@ use crate::user::{PasswordHash, Role, SessionId, TokenDigest, User, UserId};
 /// Where call records live (defined with the call log).
 pub use crate::calls::CallRepository;
 
+/// Where services live (defined with the services).
+pub use crate::catalog::{ServiceRepository, StoreServiceError};
+
 /// Where personal data is erased (defined with the privacy service).
 pub use crate::privacy::PrivacyRepository;
 
@@ -83,6 +86,9 @@ pub enum BookOutcome {
 pub enum StoreBookError {
     #[error("the time overlaps an active appointment")]
     SlotTaken,
+    /// The service's [`DailyLimit`](crate::appointment::DailyLimit) is reached.
+    #[error("the service is fully booked that day")]
+    DailyLimit,
     #[error("the idempotency key was already used for a different booking")]
     IdempotencyConflict(Box<Appointment>),
     #[error(transparent)]
@@ -119,9 +125,16 @@ pub trait AppointmentRepository: Send + Sync {
     /// Stores `new` if, and only if, its time is free — as one atomic step,
     /// whatever the concurrency and however many processes share the store.
     ///
-    /// An appointment holds `[start, end + buffer)`; two active appointments
-    /// of one calendar MUST never hold overlapping time. Cancelled ones hold
-    /// nothing.
+    /// An appointment holds `[start - buffer_before, end + buffer)`, where
+    /// `buffer_before` is its service's ([`NewAppointment::service`], zero
+    /// without one); two active appointments of one calendar MUST never hold
+    /// overlapping time — the database itself MUST guarantee it for both
+    /// buffers. Cancelled ones hold nothing.
+    ///
+    /// - With a [`DailyLimit`](crate::appointment::DailyLimit), MUST return
+    ///   [`StoreBookError::DailyLimit`] when that many active appointments of
+    ///   the service already start within its day, atomically with
+    ///   concurrent bookings of the calendar.
     ///
     /// - MUST return [`BookOutcome::Replayed`] when `new.idempotency_key` was
     ///   already used in this calendar for the same request
@@ -193,6 +206,21 @@ pub trait AppointmentRepository: Send + Sync {
     /// in start order.
     async fn busy(&self, calendar: CalendarId, window: TimeRange)
     -> anyhow::Result<Vec<TimeRange>>;
+
+    /// The time active appointments of `calendar` hold — `[start -
+    /// buffer_before, end + buffer)` as stored at booking — that overlaps
+    /// `window`, in start order: what a new booking must not overlap.
+    async fn held(&self, calendar: CalendarId, window: TimeRange)
+    -> anyhow::Result<Vec<TimeRange>>;
+
+    /// How many active appointments of `service` in `calendar` start within
+    /// `day`.
+    async fn count_of_service(
+        &self,
+        calendar: CalendarId,
+        service: crate::catalog::ServiceId,
+        day: TimeRange,
+    ) -> anyhow::Result<u64>;
 
     /// Marks the appointment cancelled at `at`, freeing its time.
     /// MUST return [`StoreCancelError::AlreadyCancelled`] (and change nothing)

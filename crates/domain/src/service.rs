@@ -5,12 +5,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, SecondsFormat, Utc};
 
-use crate::appointment::{Appointment, AppointmentId, BookedBy, ConfirmationCode, NewAppointment};
+use crate::appointment::{
+    Appointment, AppointmentId, BookedBy, BookedService, ConfirmationCode, DailyLimit,
+    NewAppointment, ServiceBooking,
+};
 use crate::availability::{
-    SlotRejection, check_slot, free_slots, last_bookable_date, nearest_slots,
+    SlotRejection, check_slot_padded, free_slots_padded, last_bookable_date, nearest_slots,
 };
 use crate::calendar::Calendar;
 use crate::caller::OwnNumber;
+use crate::catalog::{Padding, Service};
 use crate::closures::DateOverride;
 use crate::person::{Email, PersonName, PhoneNumber};
 use crate::ports::{
@@ -49,6 +53,9 @@ pub enum AvailabilityError {
     BadDuration(ScheduleError),
     #[error("the calendar cannot be checked right now: {0}")]
     CalendarUnavailable(String),
+    /// The service asked for is not offered by the calendar.
+    #[error("the calendar offers no such service")]
+    UnknownService,
     #[error(transparent)]
     Unknown(anyhow::Error),
 }
@@ -67,6 +74,9 @@ pub struct BookRequest {
     pub time_zone: TimeZoneId,
     pub booked_by: BookedBy,
     pub idempotency_key: Option<String>,
+    /// The service booked: its length (`duration_minutes` is then ignored),
+    /// buffers and daily limit apply.
+    pub service: Option<Service>,
 }
 
 /// Whether a booking is new or was already held by this caller.
@@ -95,6 +105,9 @@ pub enum BookError {
     IdempotencyConflict,
     #[error("the calendar cannot be checked right now: {0}")]
     CalendarUnavailable(String),
+    /// The service asked for is not offered by the calendar.
+    #[error("the calendar offers no such service")]
+    UnknownService,
     #[error(transparent)]
     Unknown(anyhow::Error),
 }
@@ -223,14 +236,31 @@ impl SchedulingService {
         zone: TimeZoneId,
         duration_minutes: Option<i64>,
     ) -> Result<DayAvailability, AvailabilityError> {
+        self.availability_of(calendar, date, zone, duration_minutes, None)
+            .await
+    }
+
+    /// [`availability`](Self::availability) of `service` when given: its
+    /// length (`duration_minutes` is ignored), its buffers around each slot,
+    /// and no slot on a day its daily limit is reached.
+    pub async fn availability_of(
+        &self,
+        calendar: &Calendar,
+        date: NaiveDate,
+        zone: TimeZoneId,
+        duration_minutes: Option<i64>,
+        service: Option<&Service>,
+    ) -> Result<DayAvailability, AvailabilityError> {
         let schedule = &calendar.schedule;
         let tz = schedule.time_zone();
-        let duration = match duration_minutes {
-            Some(m) => schedule
+        let duration = match (service, duration_minutes) {
+            (Some(s), _) => s.duration(),
+            (None, Some(m)) => schedule
                 .check_duration(m)
                 .map_err(AvailabilityError::BadDuration)?,
-            None => schedule.default_duration(),
+            (None, None) => schedule.default_duration(),
         };
+        let pad = padding(calendar, service);
         let now = self.now();
         let today = zone.date_of(now);
         if date < today {
@@ -255,8 +285,19 @@ impl SchedulingService {
                         BusyError::Unavailable(m) => AvailabilityError::CalendarUnavailable(m),
                         BusyError::Unknown(e) => AvailabilityError::Unknown(e),
                     })?;
+                if self
+                    .full_on(calendar, service, cal_date)
+                    .await
+                    .map_err(AvailabilityError::Unknown)?
+                {
+                    cal_date = match cal_date.succ_opt() {
+                        Some(d) => d,
+                        None => break,
+                    };
+                    continue;
+                }
                 slots.extend(
-                    free_slots(schedule, &busy, now, cal_date, duration)
+                    free_slots_padded(schedule, &busy, now, cal_date, duration, pad)
                         .into_iter()
                         .filter(|s| zone.date_of(s.start()) == date),
                 );
@@ -286,13 +327,40 @@ impl SchedulingService {
         by: &Requester,
     ) -> Result<Booking, BookError> {
         let schedule = &calendar.schedule;
-        let duration = match request.duration_minutes {
-            Some(m) => schedule.check_duration(m).map_err(BookError::BadDuration)?,
-            None => schedule.default_duration(),
+        let service = request.service.as_ref();
+        let duration = match (service, request.duration_minutes) {
+            (Some(s), _) => s.duration(),
+            (None, Some(m)) => schedule.check_duration(m).map_err(BookError::BadDuration)?,
+            (None, None) => schedule.default_duration(),
         };
+        let pad = padding(calendar, service);
         let range = TimeRange::starting_at(request.start, duration)
             .map_err(|e| BookError::Unknown(anyhow::anyhow!(e)))?;
         let now = self.now();
+        let tz = schedule.time_zone();
+        let booked_date = tz.date_of(range.start());
+        let service_booking = match service {
+            None => None,
+            Some(s) => Some(ServiceBooking {
+                service: BookedService {
+                    id: s.id,
+                    name: s.name.as_str().to_owned(),
+                    padding: pad,
+                },
+                buffer_before: pad.before,
+                daily_limit: match s.daily_limit() {
+                    None => None,
+                    Some(max) => Some(DailyLimit {
+                        max,
+                        day: TimeRange::new(
+                            tz.start_of_day(booked_date),
+                            tz.start_of_day(booked_date.succ_opt().unwrap_or(booked_date)),
+                        )
+                        .map_err(|e| BookError::Unknown(anyhow::anyhow!(e)))?,
+                    }),
+                },
+            }),
+        };
         let new = NewAppointment {
             id: AppointmentId::new(),
             calendar_id: calendar.id,
@@ -305,6 +373,7 @@ impl SchedulingService {
             booked_by: request.booked_by,
             idempotency_key: request.idempotency_key,
             created_at: now,
+            service: service_booking,
         };
         // A replay returns the first outcome, even if the rules would now say
         // otherwise. When the rules pass, the repository answers a replay
@@ -312,7 +381,7 @@ impl SchedulingService {
         // transaction), so the key is only looked up here when something
         // before the repository refuses: one database round trip less for
         // every booking.
-        let external = match self.external_busy(calendar, range).await {
+        let external = match self.external_busy(calendar, range, pad).await {
             Ok(external) => external,
             Err(e) => {
                 if let Some(first) = self.replay_instead(calendar, &new).await {
@@ -324,11 +393,11 @@ impl SchedulingService {
                 });
             }
         };
-        if let Err(reason) = check_slot(schedule, &external, now, range) {
+        if let Err(reason) = check_slot_padded(schedule, &external, now, range, pad) {
             if let Some(first) = self.replay_instead(calendar, &new).await {
                 return first;
             }
-            return Err(self.unavailable(calendar, range, reason).await);
+            return Err(self.unavailable(calendar, range, pad, reason).await);
         }
         let record = self.entry(
             by,
@@ -343,11 +412,7 @@ impl SchedulingService {
                 new.customer_phone.masked()
             ),
         );
-        match self
-            .repo
-            .book_recorded(new, schedule.buffer(), record)
-            .await
-        {
+        match self.repo.book_recorded(new, pad.after, record).await {
             Ok(BookOutcome::Created(appointment)) => Ok(Booking {
                 appointment,
                 status: BookStatus::Booked,
@@ -361,8 +426,18 @@ impl SchedulingService {
                 status: BookStatus::AlreadyBooked,
             }),
             Err(StoreBookError::SlotTaken) => Err(self
-                .unavailable(calendar, range, SlotRejection::Taken)
+                .unavailable(calendar, range, pad, SlotRejection::Taken)
                 .await),
+            Err(StoreBookError::DailyLimit) => {
+                // Offer times from the next day on: this one is full.
+                let next = tz.start_of_day(booked_date.succ_opt().unwrap_or(booked_date));
+                Err(BookError::Unavailable {
+                    reason: SlotRejection::DailyLimit { date: booked_date },
+                    alternatives: self
+                        .alternatives_padded(calendar, next, duration, pad, service)
+                        .await,
+                })
+            }
             Err(StoreBookError::IdempotencyConflict(_)) => Err(BookError::IdempotencyConflict),
             Err(StoreBookError::Unknown(e)) => Err(BookError::Unknown(e)),
         }
@@ -492,17 +567,23 @@ impl SchedulingService {
             });
         }
         let schedule = &calendar.schedule;
+        // An appointment of a service keeps the buffers it was booked with.
+        let pad = appointment
+            .service()
+            .map_or(Padding::after(schedule.buffer()), |s| s.padding);
         let external = self
-            .external_busy(calendar, range)
+            .external_busy(calendar, range, pad)
             .await
             .map_err(|e| match e {
                 BusyError::Unavailable(m) => RescheduleError::CalendarUnavailable(m),
                 BusyError::Unknown(e) => RescheduleError::Unknown(e),
             })?;
-        if let Err(reason) = check_slot(schedule, &external, now, range) {
+        if let Err(reason) = check_slot_padded(schedule, &external, now, range, pad) {
             return Err(RescheduleError::Unavailable {
                 reason,
-                alternatives: self.alternatives_to(calendar, range).await,
+                alternatives: self
+                    .alternatives_padded(calendar, range.start(), range.duration(), pad, None)
+                    .await,
             });
         }
         let record = self.entry(
@@ -519,14 +600,7 @@ impl SchedulingService {
         );
         let moved = self
             .repo
-            .reschedule_recorded(
-                calendar.id,
-                appointment.id(),
-                range,
-                schedule.buffer(),
-                now,
-                record,
-            )
+            .reschedule_recorded(calendar.id, appointment.id(), range, pad.after, now, record)
             .await;
         match moved {
             Ok(appointment) => Ok(Rescheduled {
@@ -535,7 +609,9 @@ impl SchedulingService {
             }),
             Err(StoreRescheduleError::SlotTaken) => Err(RescheduleError::Unavailable {
                 reason: SlotRejection::Taken,
-                alternatives: self.alternatives_to(calendar, range).await,
+                alternatives: self
+                    .alternatives_padded(calendar, range.start(), range.duration(), pad, None)
+                    .await,
             }),
             Err(StoreRescheduleError::NotFound) => Err(RescheduleError::NotFound),
             Err(StoreRescheduleError::Cancelled(a)) => Err(RescheduleError::Cancelled(a)),
@@ -550,6 +626,21 @@ impl SchedulingService {
         calendar: &Calendar,
         near: DateTime<Utc>,
         duration: Duration,
+    ) -> Vec<TimeRange> {
+        let pad = padding(calendar, None);
+        self.alternatives_padded(calendar, near, duration, pad, None)
+            .await
+    }
+
+    /// [`alternatives`](Self::alternatives) for an appointment that keeps
+    /// `pad` free around it, of `service` (days it is full are skipped).
+    pub async fn alternatives_padded(
+        &self,
+        calendar: &Calendar,
+        near: DateTime<Utc>,
+        duration: Duration,
+        pad: Padding,
+        service: Option<&Service>,
     ) -> Vec<TimeRange> {
         let schedule = &calendar.schedule;
         let tz = schedule.time_zone();
@@ -568,7 +659,12 @@ impl SchedulingService {
                 break;
             }
             if let Ok(busy) = self.busy_on(calendar, date).await {
-                let slots = free_slots(schedule, &busy, now, date, duration);
+                let full = self.full_on(calendar, service, date).await.unwrap_or(false);
+                let slots = if full {
+                    Vec::new()
+                } else {
+                    free_slots_padded(schedule, &busy, now, date, duration, pad)
+                };
                 if !slots.is_empty() {
                     let pick_near = if tz.date_of(target) == date {
                         target
@@ -592,18 +688,39 @@ impl SchedulingService {
         &self,
         calendar: &Calendar,
         range: TimeRange,
+        pad: Padding,
         reason: SlotRejection,
     ) -> BookError {
         BookError::Unavailable {
             reason,
-            alternatives: self.alternatives_to(calendar, range).await,
+            alternatives: self
+                .alternatives_padded(calendar, range.start(), range.duration(), pad, None)
+                .await,
         }
     }
 
-    /// The free slots nearest to a refused `range`, of the same length.
-    async fn alternatives_to(&self, calendar: &Calendar, range: TimeRange) -> Vec<TimeRange> {
-        self.alternatives(calendar, range.start(), range.duration())
-            .await
+    /// Whether `service` has as many appointments on the calendar's `date`
+    /// as its daily limit allows (never without a service or a limit).
+    async fn full_on(
+        &self,
+        calendar: &Calendar,
+        service: Option<&Service>,
+        date: NaiveDate,
+    ) -> anyhow::Result<bool> {
+        let Some((service, max)) = service.and_then(|s| Some((s, s.daily_limit()?))) else {
+            return Ok(false);
+        };
+        let tz = calendar.schedule.time_zone();
+        let day = TimeRange::new(
+            tz.start_of_day(date),
+            tz.start_of_day(date.succ_opt().unwrap_or(date)),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let count = self
+            .repo
+            .count_of_service(calendar.id, service.id, day)
+            .await?;
+        Ok(count >= u64::from(max))
     }
 
     async fn locate(
@@ -648,41 +765,55 @@ impl SchedulingService {
         }
     }
 
-    /// Our appointments and the external calendar's busy times around `date`.
+    /// The time held around `date`: our appointments with their own buffers
+    /// (as stored), and the external calendar's busy times with the
+    /// calendar's buffer after them.
     async fn busy_on(
         &self,
         calendar: &Calendar,
         date: NaiveDate,
     ) -> Result<Vec<TimeRange>, BusyError> {
         let tz = calendar.schedule.time_zone();
-        let margin = calendar.schedule.buffer() + Duration::hours(12);
+        let buffer = calendar.schedule.buffer();
+        let margin =
+            Duration::minutes(crate::Schedule::MAX_BUFFER_MINUTES) * 2 + Duration::hours(12);
         let start = tz.start_of_day(date) - margin;
         let end = tz.start_of_day(date.succ_opt().unwrap_or(date)) + margin;
         let window =
             TimeRange::new(start, end).map_err(|e| BusyError::Unknown(anyhow::anyhow!(e)))?;
         let mut busy = self
             .repo
-            .busy(calendar.id, window)
+            .held(calendar.id, window)
             .await
             .map_err(BusyError::Unknown)?;
         busy.extend(
             self.gateway_busy(calendar, window, Freshness::Recent)
-                .await?,
+                .await?
+                .into_iter()
+                .map(|b| b.with_trailing(buffer)),
         );
         busy.sort();
         Ok(busy)
     }
 
-    /// The external calendar's busy times around `range`.
+    /// The external calendar's busy times around `range` (kept free around
+    /// by `pad`), each with the calendar's buffer after it.
     async fn external_busy(
         &self,
         calendar: &Calendar,
         range: TimeRange,
+        pad: Padding,
     ) -> Result<Vec<TimeRange>, BusyError> {
-        let margin = calendar.schedule.buffer() + Duration::minutes(1);
+        let buffer = calendar.schedule.buffer();
+        let margin = buffer + pad.before + pad.after + Duration::minutes(1);
         let window = TimeRange::new(range.start() - margin, range.end() + margin)
             .map_err(|e| BusyError::Unknown(anyhow::anyhow!(e)))?;
-        self.gateway_busy(calendar, window, Freshness::Now).await
+        Ok(self
+            .gateway_busy(calendar, window, Freshness::Now)
+            .await?
+            .into_iter()
+            .map(|b| b.with_trailing(buffer))
+            .collect())
     }
 
     async fn gateway_busy(
@@ -721,6 +852,15 @@ impl SchedulingService {
             address: by.address.clone(),
             detail: Some(detail),
         })
+    }
+}
+
+/// The time an appointment keeps free around itself: its service's buffers,
+/// else the calendar's buffer after it.
+fn padding(calendar: &Calendar, service: Option<&Service>) -> Padding {
+    match service {
+        Some(s) => s.padding(),
+        None => Padding::after(calendar.schedule.buffer()),
     }
 }
 

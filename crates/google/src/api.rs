@@ -776,6 +776,7 @@ mod tests {
             updated_at: start,
             cancelled_at: None,
             cancel_reason: None,
+            service: None,
         })
     }
 

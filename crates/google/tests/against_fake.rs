@@ -66,6 +66,7 @@ fn appointment(
         updated_at: range.start(),
         cancelled_at: None,
         cancel_reason: None,
+        service: None,
     }))
 }
 

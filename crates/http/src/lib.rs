@@ -24,6 +24,7 @@ use voice_scheduler_domain::accounts::AccountService;
 use voice_scheduler_domain::audit::AuditTrail;
 use voice_scheduler_domain::calendars::CalendarService;
 use voice_scheduler_domain::calls::CallLog;
+use voice_scheduler_domain::catalog::ServiceCatalog;
 use voice_scheduler_domain::desk::FrontDesk;
 use voice_scheduler_domain::dialer::Dialer;
 use voice_scheduler_domain::ports::ReplayStore;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub accounts: AccountService,
     pub calendars: CalendarService,
     pub desk: FrontDesk,
+    /// The services (appointment types) of calendars.
+    pub services: ServiceCatalog,
     /// VAPI calls: recorded from server messages, listed for staff.
     pub calls: CallLog,
     /// Outbound calls through VAPI.
@@ -159,6 +162,15 @@ route_table! {
     "/api/v1/calendars/{id}/closures" => {
         get: routes::closures::get_closures,
         put: routes::closures::replace_closures,
+    },
+    "/api/v1/calendars/{id}/services" => {
+        get: routes::services::list_services,
+        post: routes::services::create_service,
+    },
+    "/api/v1/calendars/{id}/services/{service_id}" => {
+        get: routes::services::get_service,
+        patch: routes::services::update_service,
+        delete: routes::services::delete_service,
     },
     "/api/v1/appointments" => { get: routes::appointments::list, post: routes::appointments::create },
     "/api/v1/appointments/{id}" => { get: routes::appointments::get },

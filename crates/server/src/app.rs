@@ -15,6 +15,7 @@ use voice_scheduler_domain::accounts::{AccountPorts, AccountService, AccountSett
 use voice_scheduler_domain::audit::AuditTrail;
 use voice_scheduler_domain::calendars::CalendarService;
 use voice_scheduler_domain::calls::CallLog;
+use voice_scheduler_domain::catalog::ServiceCatalog;
 use voice_scheduler_domain::desk::FrontDesk;
 use voice_scheduler_domain::dialer::Dialer;
 use voice_scheduler_domain::ports::CalendarRepository;
@@ -105,7 +106,8 @@ impl Application {
                 phone_region: settings.phone_region,
                 ..ToolSettings::default()
             },
-        );
+        )
+        .with_services(Arc::new(store.clone()));
         let metrics: Arc<dyn MetricsRender> = Arc::new(StoreMetrics {
             handle: telemetry::prometheus(),
             store: store.clone(),
@@ -119,6 +121,7 @@ impl Application {
             accounts: services.accounts,
             calendars: services.calendars,
             desk: services.desk,
+            services: services.services.clone(),
             calls: services.calls.clone(),
             dialer: services.dialer.clone(),
             audit_trail: services.audit_trail,
@@ -292,6 +295,8 @@ pub struct Services {
     pub accounts: AccountService,
     pub calendars: CalendarService,
     pub desk: FrontDesk,
+    /// The services (appointment types) of calendars.
+    pub services: ServiceCatalog,
     /// VAPI calls (recording, listing, transcript retention).
     pub calls: CallLog,
     /// Reads the audit log (administrators).
@@ -399,6 +404,7 @@ impl Services {
             _ => (None, None),
         };
         let calendars = CalendarService::new(repo.clone(), clock.clone()).with_audit(repo.clone());
+        let catalog = ServiceCatalog::new(calendars.clone(), repo.clone(), clock.clone());
         let calls = CallLog::new(
             repo.clone(),
             repo.clone(),
@@ -468,12 +474,14 @@ impl Services {
                 ..DeliveryPolicy::default()
             },
         );
-        let desk = FrontDesk::new(calendars.clone(), scheduling.clone(), repo);
+        let desk =
+            FrontDesk::new(calendars.clone(), scheduling.clone(), repo.clone()).with_services(repo);
         Ok(Self {
             scheduling,
             accounts,
             calendars,
             desk,
+            services: catalog,
             calls,
             audit_trail,
             privacy,

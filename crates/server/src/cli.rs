@@ -110,6 +110,10 @@ enum VapiCommand {
         /// Put the real secret in the definitions instead of a placeholder.
         #[arg(long)]
         include_secret: bool,
+        /// With --calendar: read the calendar's services from the database
+        /// and list their names as the `service` argument's enum.
+        #[arg(long, requires = "calendar")]
+        with_services: bool,
     },
 }
 
@@ -228,8 +232,18 @@ pub fn main() -> ExitCode {
                         base_url,
                         calendar,
                         include_secret,
+                        with_services,
                     },
-            } => print_tools(&settings, &base_url, calendar.as_deref(), include_secret).await,
+            } => {
+                print_tools(
+                    &settings,
+                    &base_url,
+                    calendar.as_deref(),
+                    include_secret,
+                    with_services,
+                )
+                .await
+            }
         }
     });
     match outcome {
@@ -306,6 +320,7 @@ async fn print_tools(
     base_url: &str,
     calendar: Option<&str>,
     include_secret: bool,
+    with_services: bool,
 ) -> anyhow::Result<()> {
     if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
         return Err(InvalidInput(format!(
@@ -313,17 +328,39 @@ async fn print_tools(
         ))
         .into());
     }
-    if let Some(slug) = calendar {
-        voice_scheduler_domain::Slug::parse(slug)
-            .map_err(|e| InvalidInput(format!("--calendar: {e}")))?;
-    }
-    let secret = if include_secret {
+    let slug = match calendar {
+        Some(slug) => Some(
+            voice_scheduler_domain::Slug::parse(slug)
+                .map_err(|e| InvalidInput(format!("--calendar: {e}")))?,
+        ),
+        None => None,
+    };
+    let store = if include_secret || with_services {
         let store = Store::connect(&settings.database_url).await?;
         store.migrate().await?;
+        Some(store)
+    } else {
+        None
+    };
+    let mut services = Vec::new();
+    if let (true, Some(store), Some(slug)) = (with_services, &store, &slug) {
+        use voice_scheduler_domain::catalog::ServiceRepository;
+        use voice_scheduler_domain::ports::CalendarRepository;
+        let found = store.find_by_slug(slug).await?.ok_or_else(|| {
+            InvalidInput(format!("--calendar: no calendar has the slug '{slug}'"))
+        })?;
+        services = store
+            .list_services(found.id)
+            .await?
+            .into_iter()
+            .map(|s| s.name.as_str().to_owned())
+            .collect();
+    }
+    let secret = if let (true, Some(store)) = (include_secret, &store) {
         Some(
             secrets::vapi_secret(
                 settings.vapi_webhook_secret.as_deref(),
-                &store,
+                store,
                 settings.encryption.as_deref(),
             )
             .await?
@@ -332,8 +369,12 @@ async fn print_tools(
     } else {
         None
     };
-    let tools =
-        voice_scheduler_vapi::definitions::tool_definitions(base_url, calendar, secret.as_deref());
+    let tools = voice_scheduler_vapi::definitions::tool_definitions_for(
+        base_url,
+        calendar,
+        secret.as_deref(),
+        &services,
+    );
     println!("{}", serde_json::to_string_pretty(&tools)?);
     if secret.is_none() {
         eprintln!(

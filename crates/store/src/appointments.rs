@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, Order,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 use voice_scheduler_domain::ports::{
@@ -17,6 +17,7 @@ use voice_scheduler_domain::{
     Appointment, AppointmentId, AppointmentStatus, CalendarId, ConfirmationCode, NewAppointment,
     PhoneNumber, Schedule, TimeRange,
 };
+use voice_scheduler_domain::{DailyLimit, ServiceId};
 
 use crate::entities::appointments::{self, Column};
 use crate::errors::{Failure, UniqueRule, classify};
@@ -47,12 +48,25 @@ fn max_hold() -> Duration {
     Duration::minutes(Schedule::MAX_HOLD_MINUTES)
 }
 
-/// Refuses a time that holds longer than [`max_hold`].
-fn check_hold(start: DateTime<Utc>, blocked_until: DateTime<Utc>) -> anyhow::Result<()> {
-    if blocked_until - start > max_hold() {
+/// The longest buffer before an appointment: `starts_at - blocked_from`
+/// is at most this, so an appointment that holds time before `t` starts
+/// before `t + max_before()`.
+fn max_before() -> Duration {
+    Duration::minutes(Schedule::MAX_BUFFER_MINUTES)
+}
+
+/// Refuses a time that holds longer than [`max_hold`] after its start or
+/// longer than [`max_before`] before it.
+fn check_hold(
+    blocked_from: DateTime<Utc>,
+    start: DateTime<Utc>,
+    blocked_until: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if blocked_until - start > max_hold() || start - blocked_from > max_before() {
         anyhow::bail!(
-            "an appointment may hold at most {} minutes (with its buffer)",
-            Schedule::MAX_HOLD_MINUTES
+            "an appointment may hold at most {} minutes from its start (with its buffer) and {} before",
+            Schedule::MAX_HOLD_MINUTES,
+            Schedule::MAX_BUFFER_MINUTES
         );
     }
     Ok(())
@@ -62,11 +76,19 @@ fn check_hold(start: DateTime<Utc>, blocked_until: DateTime<Utc>) -> anyhow::Res
 /// it holds (`end + buffer`).
 struct Plan {
     new: NewAppointment,
+    /// `start - buffer_before` (the service's; `start` without one).
+    blocked_from: DateTime<Utc>,
     blocked_until: DateTime<Utc>,
 }
 
 impl Plan {
     fn new(mut new: NewAppointment, buffer: Duration) -> anyhow::Result<Plan> {
+        if let Some(service) = &mut new.service {
+            service.service.name = storable(&service.service.name).into_owned();
+            if let Some(limit) = &mut service.daily_limit {
+                limit.day = whole_range(limit.day)?;
+            }
+        }
         new.purpose = storable_owned(new.purpose);
         new.booked_by.vapi_call_id = storable_owned(new.booked_by.vapi_call_id);
         new.booked_by.tool_call_id = storable_owned(new.booked_by.tool_call_id);
@@ -74,8 +96,23 @@ impl Plan {
         new.range = whole_range(new.range)?;
         new.created_at = whole_seconds(new.created_at);
         let blocked_until = whole_seconds(new.range.with_trailing(buffer).end());
-        check_hold(new.range.start(), blocked_until)?;
-        Ok(Plan { new, blocked_until })
+        let before = new
+            .service
+            .as_ref()
+            .map_or(Duration::zero(), |s| s.buffer_before.max(Duration::zero()));
+        let blocked_from = whole_seconds(new.range.start() - before);
+        check_hold(blocked_from, new.range.start(), blocked_until)?;
+        Ok(Plan {
+            new,
+            blocked_from,
+            blocked_until,
+        })
+    }
+
+    /// The service's daily limit, if any.
+    fn limit(&self) -> Option<(uuid::Uuid, DailyLimit)> {
+        let service = self.new.service.as_ref()?;
+        Some((service.service.id.as_uuid(), service.daily_limit?))
     }
 }
 
@@ -95,27 +132,28 @@ async fn decide<C: ConnectionTrait>(
     plan: &Plan,
 ) -> anyhow::Result<Option<Result<BookOutcome, StoreBookError>>> {
     let new = &plan.new;
-    let start = new.range.start();
+    let from = plan.blocked_from;
     let key = new.idempotency_key.as_deref();
     // Each branch carries the calendar, so each is a range scan of its own
     // index (an `OR` inside one `WHERE` would scan the calendar's history).
     let mut sql = String::from(
         r#"SELECT * FROM "appointments"
 WHERE "calendar_id" = $1 AND "status" <> $2
-  AND "starts_at" < $3 AND "starts_at" > $4 AND "blocked_until" > $5"#,
+  AND "starts_at" < $3 AND "starts_at" > $4 AND "blocked_until" > $5 AND "blocked_from" < $6"#,
     );
     let mut values: Vec<sea_orm::Value> = vec![
         new.calendar_id.as_uuid().into(),
         CANCELLED.to_owned().into(),
+        (plan.blocked_until + max_before()).into(),
+        (from - max_hold()).into(),
+        from.into(),
         plan.blocked_until.into(),
-        (start - max_hold()).into(),
-        start.into(),
     ];
     if let Some(key) = key {
         sql.push_str(
             r#"
 UNION ALL
-SELECT * FROM "appointments" WHERE "calendar_id" = $1 AND "idempotency_key" = $6"#,
+SELECT * FROM "appointments" WHERE "calendar_id" = $1 AND "idempotency_key" = $7"#,
         );
         values.push(key.to_owned().into());
     }
@@ -137,6 +175,11 @@ SELECT * FROM "appointments" WHERE "calendar_id" = $1 AND "idempotency_key" = $6
         }));
     }
     if holders.is_empty() {
+        if let Some((service, limit)) = plan.limit()
+            && count_service(db, new.calendar_id, service, limit.day).await? >= u64::from(limit.max)
+        {
+            return Ok(Some(Err(StoreBookError::DailyLimit)));
+        }
         return Ok(None);
     }
     let same_caller = holders.into_iter().find(|row| {
@@ -150,10 +193,29 @@ SELECT * FROM "appointments" WHERE "calendar_id" = $1 AND "idempotency_key" = $6
     }))
 }
 
-/// Active appointments of `calendar` whose held time `[starts_at, blocked_until)`
-/// overlaps `[start, until)`, except `except`, earliest first. `starts_at >
-/// start - max_hold()` follows from `blocked_until > start` (see
-/// [`max_hold`]) and bounds the index scan.
+/// How many active appointments of `service` in `calendar` start within `day`.
+async fn count_service<C: ConnectionTrait>(
+    db: &C,
+    calendar: CalendarId,
+    service: Uuid,
+    day: TimeRange,
+) -> anyhow::Result<u64> {
+    appointments::Entity::find()
+        .filter(Column::CalendarId.eq(calendar.as_uuid()))
+        .filter(Column::Status.ne(CANCELLED))
+        .filter(Column::ServiceId.eq(service))
+        .filter(Column::StartsAt.gte(whole_seconds(day.start())))
+        .filter(Column::StartsAt.lt(ceil_seconds(day.end())))
+        .count(db)
+        .await
+        .context("could not count the appointments of a service")
+}
+
+/// Active appointments of `calendar` whose held time `[blocked_from,
+/// blocked_until)` overlaps `[start, until)`, except `except`, earliest
+/// first. `starts_at > start - max_hold()` follows from `blocked_until >
+/// start`, and `starts_at < until + max_before()` from `blocked_from <
+/// until` (see [`max_hold`], [`max_before`]); they bound the index scan.
 async fn active_holding<C: ConnectionTrait>(
     db: &C,
     calendar: CalendarId,
@@ -164,9 +226,10 @@ async fn active_holding<C: ConnectionTrait>(
     let mut query = appointments::Entity::find()
         .filter(Column::CalendarId.eq(calendar.as_uuid()))
         .filter(Column::Status.ne(CANCELLED))
-        .filter(Column::StartsAt.lt(until))
+        .filter(Column::StartsAt.lt(until + max_before()))
         .filter(Column::StartsAt.gt(start - max_hold()))
-        .filter(Column::BlockedUntil.gt(start));
+        .filter(Column::BlockedUntil.gt(start))
+        .filter(Column::BlockedFrom.lt(until));
     if let Some(id) = except {
         query = query.filter(Column::Id.ne(id));
     }
@@ -330,10 +393,29 @@ impl Store {
         code: &ConfirmationCode,
         record: Option<&AuditEntry>,
     ) -> Result<bool, DbErr> {
-        let row = self
-            .db
-            .query_one_raw(book_statement_postgres(plan, code, record))
+        let statement = book_statement_postgres(plan, code, record);
+        let row = if plan.limit().is_some() {
+            // The statement's snapshot must see every booking committed
+            // before it got the calendar's lock, or its count of the
+            // service's day could miss one: take the lock in a statement
+            // of its own first (READ COMMITTED: the next statement reads a
+            // new snapshot).
+            let txn = self.db.begin().await?;
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                [
+                    PG_LOCK_CALENDAR_APPOINTMENTS.into(),
+                    plan.new.calendar_id.to_string().into(),
+                ],
+            ))
             .await?;
+            let row = txn.query_one_raw(statement).await?;
+            txn.commit().await?;
+            row
+        } else {
+            self.db.query_one_raw(statement).await?
+        };
         let booked: i64 = match row {
             Some(row) => row.try_get("", "booked")?,
             None => 0,
@@ -403,7 +485,7 @@ impl Store {
         calendar: CalendarId,
         id: AppointmentId,
         new_range: TimeRange,
-        blocked_until: DateTime<Utc>,
+        buffer: Duration,
         at: DateTime<Utc>,
         record: Option<&AuditEntry>,
     ) -> Step<Result<Appointment, StoreRescheduleError>> {
@@ -412,7 +494,7 @@ impl Store {
             Ok(txn) => txn,
             Err(e) => return fail(e.context("could not begin the reschedule")),
         };
-        match reschedule_in(&txn, calendar, id, new_range, blocked_until, at).await {
+        match reschedule_in(&txn, calendar, id, new_range, buffer, at).await {
             Ok(Ok(moved)) => {
                 let result = after_change(
                     &txn,
@@ -570,6 +652,16 @@ SELECT EXISTS (SELECT 1 FROM "appointments" WHERE "id" = ?) AS "booked""#,
 fn insert_if_free(backend: Backend, plan: &Plan, code: &ConfirmationCode) -> Statement {
     let new = &plan.new;
     let start = new.range.start();
+    let from = plan.blocked_from;
+    let service = new.service.as_ref();
+    let limit = plan.limit();
+    // The service's columns, and its daily limit (a `NULL` limit: none).
+    let service_id: Option<Uuid> = service.map(|s| s.service.id.as_uuid());
+    let service_name: Option<String> = service.map(|s| s.service.name.clone());
+    let limit_max: Option<i64> = limit.map(|(_, l)| i64::from(l.max));
+    let (day_start, day_end) = limit.map_or((start, start), |(_, l)| {
+        (whole_seconds(l.day.start()), ceil_seconds(l.day.end()))
+    });
     let row: [sea_orm::Value; 17] = [
         new.id.as_uuid().into(),
         new.calendar_id.as_uuid().into(),
@@ -598,20 +690,33 @@ fn insert_if_free(backend: Backend, plan: &Plan, code: &ConfirmationCode) -> Sta
             r#"INSERT INTO "appointments" ("id", "calendar_id", "confirmation_code", "starts_at", "ends_at",
   "blocked_until", "time_zone", "status", "customer_name", "customer_phone", "customer_email",
   "purpose", "channel", "vapi_call_id", "tool_call_id", "idempotency_key", "created_at",
-  "updated_at", "cancelled_at", "cancel_reason")
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, NULL, NULL
+  "updated_at", "cancelled_at", "cancel_reason", "blocked_from", "service_id", "service_name")
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, NULL, NULL,
+  $22, $24, $25
 FROM (SELECT pg_advisory_xact_lock($18, hashtext($19))) AS "held"
 WHERE NOT EXISTS (
     SELECT 1 FROM "appointments"
     WHERE "calendar_id" = $2 AND "status" <> $20
-      AND "starts_at" < $6 AND "starts_at" > $21 AND "blocked_until" > $4)
+      AND "starts_at" < $23 AND "starts_at" > $21 AND "blocked_until" > $22
+      AND "blocked_from" < $6)
   AND NOT EXISTS (
-    SELECT 1 FROM "appointments" WHERE "calendar_id" = $2 AND "idempotency_key" = $16)"#,
+    SELECT 1 FROM "appointments" WHERE "calendar_id" = $2 AND "idempotency_key" = $16)
+  AND ($26::bigint IS NULL OR (
+    SELECT count(*) FROM "appointments"
+    WHERE "calendar_id" = $2 AND "status" <> $20 AND "service_id" = $24
+      AND "starts_at" >= $27 AND "starts_at" < $28) < $26)"#,
             row.into_iter().chain([
                 PG_LOCK_CALENDAR_APPOINTMENTS.into(),
                 new.calendar_id.to_string().into(),
                 CANCELLED.to_owned().into(),
-                (start - max_hold()).into(),
+                (from - max_hold()).into(),
+                from.into(),
+                (plan.blocked_until + max_before()).into(),
+                service_id.into(),
+                service_name.into(),
+                limit_max.into(),
+                day_start.into(),
+                day_end.into(),
             ]),
         ),
         Backend::Sqlite => {
@@ -639,19 +744,23 @@ WHERE NOT EXISTS (
                 r#"INSERT INTO "appointments" ("id", "calendar_id", "confirmation_code", "starts_at", "ends_at",
   "blocked_until", "time_zone", "status", "customer_name", "customer_phone", "customer_email",
   "purpose", "channel", "vapi_call_id", "tool_call_id", "idempotency_key", "created_at",
-  "updated_at", "cancelled_at", "cancel_reason")
-SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL
+  "updated_at", "cancelled_at", "cancel_reason", "blocked_from", "service_id", "service_name")
+SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?
 WHERE NOT EXISTS (
     SELECT 1 FROM "appointments"
     WHERE "calendar_id" = ? AND "status" <> ?
-      AND "starts_at" < ? AND "starts_at" > ? AND "blocked_until" > ?)
+      AND "starts_at" < ? AND "starts_at" > ? AND "blocked_until" > ? AND "blocked_from" < ?)
   AND NOT EXISTS (
-    SELECT 1 FROM "appointments" WHERE "calendar_id" = ? AND "idempotency_key" = ?)"#,
+    SELECT 1 FROM "appointments" WHERE "calendar_id" = ? AND "idempotency_key" = ?)
+  AND (? IS NULL OR (
+    SELECT count(*) FROM "appointments"
+    WHERE "calendar_id" = ? AND "status" <> ? AND "service_id" = ?
+      AND "starts_at" >= ? AND "starts_at" < ?) < ?)"#,
                 [
                     id,
                     calendar.clone(),
                     code,
-                    starts.clone(),
+                    starts,
                     ends,
                     blocked.clone(),
                     zone,
@@ -666,13 +775,24 @@ WHERE NOT EXISTS (
                     key.clone(),
                     created.clone(),
                     created,
+                    from.into(),
+                    service_id.into(),
+                    service_name.into(),
                     calendar.clone(),
                     CANCELLED.to_owned().into(),
+                    (plan.blocked_until + max_before()).into(),
+                    (from - max_hold()).into(),
+                    from.into(),
                     blocked,
-                    (start - max_hold()).into(),
-                    starts,
-                    calendar,
+                    calendar.clone(),
                     key,
+                    limit_max.into(),
+                    calendar,
+                    CANCELLED.to_owned().into(),
+                    service_id.into(),
+                    day_start.into(),
+                    day_end.into(),
+                    limit_max.into(),
                 ],
             )
         }
@@ -727,13 +847,26 @@ async fn reschedule_in(
     calendar: CalendarId,
     id: AppointmentId,
     new_range: TimeRange,
-    blocked_until: DateTime<Utc>,
+    buffer: Duration,
     at: DateTime<Utc>,
 ) -> anyhow::Result<Result<Appointment, Moved>> {
     hold_calendar(txn, calendar).await?;
     let Some(row) = find_for_update(txn, calendar, id).await? else {
         return Ok(Err(Moved::Refused(StoreRescheduleError::NotFound)));
     };
+    // An appointment of a service keeps the buffers it was booked with;
+    // one without keeps the calendar's buffer after it, as asked.
+    let before = row
+        .blocked_from
+        .map_or(Duration::zero(), |from| row.starts_at - from);
+    let after = if row.service_id.is_some() {
+        row.blocked_until - row.ends_at
+    } else {
+        buffer
+    };
+    let blocked_from = whole_seconds(new_range.start() - before);
+    let blocked_until = whole_seconds(new_range.with_trailing(after).end());
+    check_hold(blocked_from, new_range.start(), blocked_until)?;
     let current = rows::appointment(row)?;
     if !current.is_active() {
         return Ok(Err(Moved::Refused(StoreRescheduleError::Cancelled(
@@ -744,7 +877,7 @@ async fn reschedule_in(
     let others = active_holding(
         txn,
         calendar,
-        new_range.start(),
+        blocked_from,
         blocked_until,
         Some(id.as_uuid()),
     )
@@ -756,6 +889,7 @@ async fn reschedule_in(
         .col_expr(Column::StartsAt, Expr::value(new_range.start()))
         .col_expr(Column::EndsAt, Expr::value(new_range.end()))
         .col_expr(Column::BlockedUntil, Expr::value(blocked_until))
+        .col_expr(Column::BlockedFrom, Expr::value(Some(blocked_from)))
         .col_expr(Column::UpdatedAt, Expr::value(at))
         .filter(Column::CalendarId.eq(calendar.as_uuid()))
         .filter(Column::Id.eq(id.as_uuid()))
@@ -895,6 +1029,53 @@ impl AppointmentRepository for Store {
             .collect()
     }
 
+    async fn held(
+        &self,
+        calendar: CalendarId,
+        window: TimeRange,
+    ) -> anyhow::Result<Vec<TimeRange>> {
+        let from = whole_seconds(window.start());
+        let until = ceil_seconds(window.end());
+        let rows = appointments::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .column(Column::StartsAt)
+            .column(Column::BlockedFrom)
+            .column(Column::BlockedUntil)
+            .filter(Column::CalendarId.eq(calendar.as_uuid()))
+            .filter(Column::Status.ne(CANCELLED))
+            // implied by the two lines after (see `max_hold`, `max_before`);
+            // they bound the index scan
+            .filter(Column::StartsAt.lt(until + max_before()))
+            .filter(Column::StartsAt.gt(from - max_hold()))
+            .filter(Column::BlockedFrom.lt(until))
+            .filter(Column::BlockedUntil.gt(from))
+            .order_by_asc(Column::StartsAt)
+            .into_tuple::<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>, DateTime<Utc>)>()
+            .all(&self.db)
+            .await
+            .context("could not read the held times")?;
+        let mut held: Vec<TimeRange> = rows
+            .into_iter()
+            .map(|(id, start, from, until)| {
+                TimeRange::new(from.unwrap_or(start), until).with_context(|| {
+                    format!("appointment {id}: the stored blocked_from/blocked_until")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        held.sort_by_key(TimeRange::start);
+        Ok(held)
+    }
+
+    async fn count_of_service(
+        &self,
+        calendar: CalendarId,
+        service: ServiceId,
+        day: TimeRange,
+    ) -> anyhow::Result<u64> {
+        count_service(&self.db, calendar, service.as_uuid(), day).await
+    }
+
     #[tracing::instrument(skip_all, fields(calendar = %calendar, appointment = %id))]
     async fn cancel_recorded(
         &self,
@@ -924,11 +1105,9 @@ impl AppointmentRepository for Store {
         record: Option<AuditEntry>,
     ) -> Result<Appointment, StoreRescheduleError> {
         let new_range = whole_range(new_range).context("could not prepare the reschedule")?;
-        let blocked_until = whole_seconds(new_range.with_trailing(buffer).end());
-        check_hold(new_range.start(), blocked_until).context("could not prepare the reschedule")?;
         let at = whole_seconds(at);
         self.with_retries("reschedule an appointment", || {
-            self.try_reschedule(calendar, id, new_range, blocked_until, at, record.as_ref())
+            self.try_reschedule(calendar, id, new_range, buffer, at, record.as_ref())
         })
         .await
     }

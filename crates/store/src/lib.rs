@@ -82,6 +82,7 @@ mod listing;
 mod privacy;
 mod replies;
 mod rows;
+mod services;
 mod sessions;
 mod sync;
 mod throttle;

@@ -10,8 +10,13 @@ use voice_scheduler_domain::{
     ConfirmationCode, Email, PersonName, PhoneNumber, Role, Schedule, SessionId, Slug, TimeRange,
     TimeZoneId, User, UserId, VapiId, VapiRoutes, WeeklyHours,
 };
+use voice_scheduler_domain::{
+    BookedService, Padding, Service, ServiceDescription, ServiceId, ServiceName, ServiceSettings,
+};
 
-use crate::entities::{appointments, calendar_routes, calendars, sessions, tool_replies, users};
+use crate::entities::{
+    appointments, calendar_routes, calendars, services, sessions, tool_replies, users,
+};
 
 /// `calendar_routes.kind` of a VAPI assistant id.
 pub(crate) const ROUTE_ASSISTANT: &str = "assistant";
@@ -99,6 +104,16 @@ pub(crate) fn appointment(row: appointments::Model) -> anyhow::Result<Appointmen
         updated_at: row.updated_at,
         cancelled_at: row.cancelled_at,
         cancel_reason: row.cancel_reason,
+        service: row.service_id.map(|sid| BookedService {
+            id: ServiceId::from_uuid(sid),
+            name: row.service_name.unwrap_or_default(),
+            padding: Padding {
+                before: row
+                    .blocked_from
+                    .map_or(chrono::Duration::zero(), |from| row.starts_at - from),
+                after: row.blocked_until - row.ends_at,
+            },
+        }),
     }))
 }
 
@@ -186,4 +201,31 @@ pub(crate) fn session(row: sessions::Model) -> Session {
         expires_at: row.expires_at,
         ended_at: row.ended_at,
     }
+}
+
+/// Rebuilds a service from its row; a row that no longer validates is an
+/// error naming the service and the column.
+pub(crate) fn service(row: services::Model) -> anyhow::Result<Service> {
+    let id = row.id;
+    let which = || format!("service {id}");
+    Service::new(
+        ServiceId::from_uuid(id),
+        CalendarId::from_uuid(row.calendar_id),
+        ServiceSettings {
+            name: ServiceName::parse(&row.name)
+                .with_context(|| format!("{}: the stored name", which()))?,
+            description: match row.description.as_deref() {
+                Some(d) => ServiceDescription::parse(d)
+                    .with_context(|| format!("{}: the stored description", which()))?,
+                None => None,
+            },
+            duration_minutes: i64::from(row.duration_minutes),
+            buffer_before_minutes: i64::from(row.buffer_before_minutes),
+            buffer_after_minutes: i64::from(row.buffer_after_minutes),
+            daily_limit: row.daily_limit.map(i64::from),
+        },
+        row.is_default,
+        row.created_at,
+    )
+    .with_context(|| format!("{}: the stored settings", which()))
 }

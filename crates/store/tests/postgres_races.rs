@@ -52,6 +52,7 @@ fn request(
         },
         idempotency_key: key.map(str::to_owned),
         created_at: Utc::now(),
+        service: None,
     })
 }
 

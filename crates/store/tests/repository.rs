@@ -371,6 +371,7 @@ fn request(
         },
         idempotency_key: None,
         created_at: Utc::now(),
+        service: None,
     })
 }
 

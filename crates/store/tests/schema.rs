@@ -160,6 +160,7 @@ async fn sqlite_timestamps_are_fixed_width_utc_text() -> anyhow::Result<()> {
         },
         idempotency_key: None,
         created_at: start,
+        service: None,
     };
     let outcome = store.book(new, Duration::minutes(5)).await?;
     if !matches!(outcome, BookOutcome::Created(_)) {

@@ -10,13 +10,24 @@ pub const MAX_DESCRIPTION_CHARS: usize = 200;
 /// The placeholder where the shared secret goes when it is not printed.
 pub const SECRET_PLACEHOLDER: &str = "<VAPI_WEBHOOK_SECRET>";
 
-/// The five tools, pointing at `{base_url}/vapi/tools` (with
+/// The six tools, pointing at `{base_url}/vapi/tools` (with
 /// `?calendar=<slug>` when given), each sending `X-Vapi-Secret: secret` (the
 /// placeholder when `None`).
 pub fn tool_definitions(
     base_url: &str,
     calendar_slug: Option<&str>,
     secret: Option<&str>,
+) -> Value {
+    tool_definitions_for(base_url, calendar_slug, secret, &[])
+}
+
+/// [`tool_definitions`] for one calendar that offers `services`: their
+/// names become the `enum` of the `service` argument (none: a free string).
+pub fn tool_definitions_for(
+    base_url: &str,
+    calendar_slug: Option<&str>,
+    secret: Option<&str>,
+    services: &[String],
 ) -> Value {
     let mut url = format!("{}/vapi/tools", base_url.trim_end_matches('/'));
     if let Some(slug) = calendar_slug {
@@ -29,6 +40,17 @@ pub fn tool_definitions(
         "headers": {"X-Vapi-Secret": secret.unwrap_or(SECRET_PLACEHOLDER)},
     });
     let string = |d: &str| json!({"type": "string", "description": d});
+    let service = if services.is_empty() {
+        string(
+            "Optional service (appointment type) the caller asks for, in their words; list_services tells what is offered",
+        )
+    } else {
+        json!({
+            "type": "string",
+            "description": "Optional service (appointment type) the caller asks for; the calendar's default when left out",
+            "enum": services,
+        })
+    };
     let tools = [
         (
             "check_availability",
@@ -38,6 +60,7 @@ pub fn tool_definitions(
                 "time": string("Optional preferred time, e.g. 14:00 or 2pm; the closest free times are offered"),
                 "timezone": string("Optional IANA time zone of the caller, e.g. America/New_York"),
                 "duration_minutes": {"type": "integer", "description": "Optional length in minutes"},
+                "service": service.clone(),
             }),
             vec!["date"],
         ),
@@ -53,8 +76,15 @@ pub fn tool_definitions(
                 "purpose": string("Optional reason for the appointment"),
                 "timezone": string("Optional IANA time zone the date and time are in"),
                 "duration_minutes": {"type": "integer", "description": "Optional length in minutes"},
+                "service": service,
             }),
             vec!["name", "date", "time"],
+        ),
+        (
+            "list_services",
+            "List the services (appointment types) offered, with their lengths. Call when the caller asks what can be booked.",
+            json!({}),
+            vec![],
         ),
         (
             "find_appointments",
@@ -146,6 +176,25 @@ mod tests {
                 );
             }
         }
+        let per_calendar = tool_definitions_for(
+            "http://h",
+            Some("dr-lee"),
+            None,
+            &["Cleaning".to_owned(), "Check-up".to_owned()],
+        );
+        assert_eq!(
+            per_calendar[0]["function"]["parameters"]["properties"]["service"]["enum"],
+            json!(["Cleaning", "Check-up"])
+        );
+        assert_eq!(
+            per_calendar[1]["function"]["parameters"]["properties"]["service"]["enum"],
+            json!(["Cleaning", "Check-up"])
+        );
+        assert!(
+            defs[0]["function"]["parameters"]["properties"]["service"]
+                .get("enum")
+                .is_none()
+        );
         let with_secret = tool_definitions("http://h", None, Some("s3cret-value-123"));
         assert_eq!(with_secret[0]["server"]["url"], "http://h/vapi/tools");
         assert_eq!(

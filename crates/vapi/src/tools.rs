@@ -1,8 +1,8 @@
 //! Runs VAPI tool calls against the scheduling service.
 //!
 //! Tools (names and arguments are a contract with the assistants that call
-//! them): `check_availability`, `book_appointment`, `find_appointments`,
-//! `cancel_appointment`, `reschedule_appointment`. Each call yields exactly
+//! them): `check_availability`, `book_appointment`, `list_services`,
+//! `find_appointments`, `cancel_appointment`, `reschedule_appointment`. Each call yields exactly
 //! one [`ToolResult`]: a sentence to speak plus `metadata` with the
 //! structured outcome.
 
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use voice_scheduler_domain::availability::SlotRejection;
+use voice_scheduler_domain::catalog::{ServiceRepository, spoken_list};
 use voice_scheduler_domain::ports::{Actor, ReplayStore, Requester, StoredReply};
 use voice_scheduler_domain::service::{
     AppointmentRef, AvailabilityError, BookError, BookRequest, BookStatus, CancelError,
@@ -18,8 +19,8 @@ use voice_scheduler_domain::service::{
 };
 use voice_scheduler_domain::{
     Appointment, BookedBy, Calendar, Caller, Channel, ConfirmationCode, Email, PersonName,
-    PhoneNumber, PhoneRegion, PrivacyRefusal, SchedulingService, TimeRange, TimeZoneId,
-    nearest_slots,
+    PhoneNumber, PhoneRegion, PrivacyRefusal, SchedulingService, Service, ServiceMatch, TimeRange,
+    TimeZoneId, match_service, nearest_slots,
 };
 
 use crate::args::{self, ArgProblem, Args, ReadingContext, TimeInput, WhenProblem, describe};
@@ -27,9 +28,10 @@ use crate::speech;
 use crate::wire::{CallContext, ToolCall, ToolResult};
 
 /// The tools this server answers.
-pub const TOOL_NAMES: [&str; 5] = [
+pub const TOOL_NAMES: [&str; 6] = [
     "check_availability",
     "book_appointment",
+    "list_services",
     "find_appointments",
     "cancel_appointment",
     "reschedule_appointment",
@@ -62,6 +64,25 @@ pub struct ToolRunner {
     service: SchedulingService,
     replies: Arc<dyn ReplayStore>,
     settings: ToolSettings,
+    /// The calendars' services (none: every booking is of the calendar's
+    /// own length, and `service` arguments are not read).
+    services: Option<Arc<dyn ServiceRepository>>,
+}
+
+/// What a `service` argument resolved to.
+enum Chosen {
+    /// No service: the calendar's own length and buffer.
+    None,
+    Service(Box<Service>),
+}
+
+impl Chosen {
+    fn as_ref(&self) -> Option<&Service> {
+        match self {
+            Chosen::None => None,
+            Chosen::Service(s) => Some(s),
+        }
+    }
 }
 
 /// An answer, and whether it may be replayed to a retry of the same call
@@ -125,7 +146,119 @@ impl ToolRunner {
             service,
             replies,
             settings,
+            services: None,
         }
+    }
+
+    /// Reads `service` arguments and answers `list_services` from `services`.
+    #[must_use]
+    pub fn with_services(mut self, services: Arc<dyn ServiceRepository>) -> Self {
+        self.services = Some(services);
+        self
+    }
+
+    /// The service a tool call asks for: the one the caller's words name
+    /// (matched forgivingly), else the calendar's default — unless a length
+    /// was asked for. Services are read (one query) only when the calendar
+    /// could have some: when this runner has a service store. An unknown
+    /// name is answered with what is offered.
+    async fn choose(
+        &self,
+        calendar: &Calendar,
+        call: &ToolCall,
+        said: Option<String>,
+        length_asked: bool,
+    ) -> Result<Chosen, Answer> {
+        let Some(repo) = &self.services else {
+            return Ok(Chosen::None);
+        };
+        if said.is_none() && length_asked {
+            return Ok(Chosen::None);
+        }
+        let offered = match repo.list_services(calendar.id).await {
+            Ok(offered) => offered,
+            Err(e) => return Err(trouble(call, e)),
+        };
+        let Some(said) = said else {
+            return Ok(offered
+                .into_iter()
+                .find(|s| s.is_default)
+                .map_or(Chosen::None, |s| Chosen::Service(Box::new(s))));
+        };
+        if offered.is_empty() {
+            // Nothing to choose from: any appointment is the calendar's own.
+            return Ok(Chosen::None);
+        }
+        match match_service(&offered, &said) {
+            ServiceMatch::Found(s) => Ok(Chosen::Service(Box::new(s.clone()))),
+            ServiceMatch::Unknown => {
+                let heard: String = said.chars().take(60).collect();
+                Err(Answer::refuse(
+                    call,
+                    format!(
+                        "We don't offer \"{}\". We offer {}. Ask the caller which of these they would like.",
+                        heard.trim(),
+                        spoken_list(&offered)
+                    ),
+                    json!({
+                        "status": "unknown_service",
+                        "service": heard.trim(),
+                        "offered": offered.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+                    }),
+                ))
+            }
+        }
+    }
+
+    async fn list_services(&self, calendar: &Calendar, call: &ToolCall) -> Answer {
+        let offered = match &self.services {
+            Some(repo) => match repo.list_services(calendar.id).await {
+                Ok(offered) => offered,
+                Err(e) => return trouble(call, e),
+            },
+            None => Vec::new(),
+        };
+        if offered.is_empty() {
+            let minutes = calendar.schedule.default_duration().num_minutes();
+            return Answer::ok(
+                call,
+                format!(
+                    "There is no list of services: any appointment can be booked, and it lasts {minutes} minutes. Ask the caller what the appointment is for."
+                ),
+                json!({"status": "no_services", "duration_minutes": minutes, "services": []}),
+            );
+        }
+        let spoken: Vec<String> = offered
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} ({} minutes{}{})",
+                    s.name,
+                    s.duration().num_minutes(),
+                    if s.is_default { ", the usual" } else { "" },
+                    s.description
+                        .as_ref()
+                        .map(|d| format!("; {}", d.as_str()))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        Answer::ok(
+            call,
+            format!(
+                "We offer {}. Ask the caller which one they would like.",
+                speech::list(&spoken)
+            ),
+            json!({
+                "status": "ok",
+                "services": offered.iter().map(|s| json!({
+                    "name": s.name.as_str(),
+                    "description": s.description.as_ref().map(|d| d.as_str()),
+                    "duration_minutes": s.duration().num_minutes(),
+                    "default": s.is_default,
+                })).collect::<Vec<_>>(),
+            }),
+        )
     }
 
     /// Answers one tool call. Never fails: every problem becomes an `error`
@@ -240,6 +373,7 @@ impl ToolRunner {
         let mut answer = match call.name.as_str() {
             "check_availability" => self.check_availability(calendar, call, args).await,
             "book_appointment" => self.book(calendar, call, args, context).await,
+            "list_services" => self.list_services(calendar, call).await,
             "find_appointments" => self.find(calendar, call, args, context).await,
             "cancel_appointment" => self.cancel(calendar, call, args, context).await,
             "reschedule_appointment" => self.reschedule(calendar, call, args, context).await,
@@ -281,9 +415,18 @@ impl ToolRunner {
         if !problems.is_empty() {
             return invalid(call, &problems);
         }
+        let chosen = match self
+            .choose(calendar, call, args.text("service"), duration.is_some())
+            .await
+        {
+            Ok(chosen) => chosen,
+            Err(answer) => return answer,
+        };
+        let service = chosen.as_ref();
+        let service_name = service.map(|s| s.name.as_str().to_owned());
         let day = match self
             .service
-            .availability(calendar, date, zone, duration)
+            .availability_of(calendar, date, zone, duration, service)
             .await
         {
             Ok(day) => day,
@@ -316,8 +459,21 @@ impl ToolRunner {
                     json!({"status": "calendar_unavailable"}),
                 );
             }
+            Err(AvailabilityError::UnknownService) => {
+                return invalid(
+                    call,
+                    &[ArgProblem {
+                        field: "service",
+                        message: "the calendar offers no such service".to_owned(),
+                    }],
+                );
+            }
             Err(AvailabilityError::Unknown(e)) => return trouble(call, e),
         };
+        let of_service = service_name
+            .as_deref()
+            .map(|n| format!(" for {n}"))
+            .unwrap_or_default();
         let slots_json: Vec<Value> = day
             .slots
             .iter()
@@ -326,9 +482,13 @@ impl ToolRunner {
         let duration_minutes = day.duration.num_minutes();
         if day.slots.is_empty() {
             let near = zone.start_of_day(date);
+            let pad = service.map_or(
+                voice_scheduler_domain::Padding::after(calendar.schedule.buffer()),
+                Service::padding,
+            );
             let alternatives = self
                 .service
-                .alternatives(calendar, near, day.duration)
+                .alternatives_padded(calendar, near, day.duration, pad, service)
                 .await;
             let next = if alternatives.is_empty() {
                 "There are no free times in the following days either.".to_owned()
@@ -350,7 +510,10 @@ impl ToolRunner {
                 ),
                 None => (
                     "unavailable",
-                    format!("There are no free times on {}.", speech::date(date)),
+                    format!(
+                        "There are no free times{of_service} on {}.",
+                        speech::date(date)
+                    ),
                 ),
             };
             let next = if closed.is_some() {
@@ -364,6 +527,7 @@ impl ToolRunner {
                 json!({
                     "status": status,
                     "label": closed.and_then(|o| o.label()).map(|l| l.as_str()),
+                    "service": service_name,
                     "date": date.to_string(),
                     "timezone": zone.name(),
                     "duration_minutes": duration_minutes,
@@ -419,7 +583,7 @@ impl ToolRunner {
                 let last = day.slots.last().map(TimeRange::start).unwrap_or(first);
                 if day.slots.len() <= n {
                     format!(
-                        "The free times on {} are {} ({}). Ask the caller which time they want.",
+                        "The free times{of_service} on {} are {} ({}). Ask the caller which time they want.",
                         speech::date(date),
                         speech::list(
                             &picked
@@ -431,7 +595,7 @@ impl ToolRunner {
                     )
                 } else {
                     format!(
-                        "On {} there are {} free times between {} and {} {}, for example {}. Ask the caller which time suits them.",
+                        "On {} there are {} free times{of_service} between {} and {} {}, for example {}. Ask the caller which time suits them.",
                         speech::date(date),
                         day.slots.len(),
                         speech::clock(first, zone),
@@ -452,6 +616,7 @@ impl ToolRunner {
             text,
             json!({
                 "status": "available",
+                "service": service_name,
                 "date": date.to_string(),
                 "timezone": zone.name(),
                 "duration_minutes": duration_minutes,
@@ -516,6 +681,17 @@ impl ToolRunner {
         else {
             return invalid(call, &problems);
         };
+        let chosen = match self
+            .choose(calendar, call, args.text("service"), duration.is_some())
+            .await
+        {
+            Ok(chosen) => chosen,
+            Err(answer) => return answer,
+        };
+        let service = match chosen {
+            Chosen::None => None,
+            Chosen::Service(s) => Some(*s),
+        };
         let request = BookRequest {
             name,
             phone,
@@ -530,6 +706,7 @@ impl ToolRunner {
                 tool_call_id: (!call.id.is_empty()).then(|| call.id.clone()),
             },
             idempotency_key: (!call.id.is_empty()).then(|| format!("vapi:{}", call.id)),
+            service,
         };
         let by = Requester::from(Actor::voice(context.call_id.as_deref()));
         match self.service.book(calendar, request, &by).await {
@@ -569,10 +746,14 @@ impl ToolRunner {
                     ),
                 };
                 let metadata = with_status(appointment_json(a, zone), status);
+                let of_service = a
+                    .service()
+                    .map(|s| format!(" a {}", s.name))
+                    .unwrap_or_default();
                 Answer::ok(
                     call,
                     format!(
-                        "{lead} {}, for {} minutes. The confirmation code is {}. Read the code back to the caller and ask if there is anything else.",
+                        "{lead}{of_service} {}, for {} minutes. The confirmation code is {}. Read the code back to the caller and ask if there is anything else.",
                         speech::when(a.range().start(), zone),
                         a.range().duration().num_minutes(),
                         a.confirmation_code().spelled()
@@ -589,6 +770,13 @@ impl ToolRunner {
                 &[ArgProblem {
                     field: "duration_minutes",
                     message: e.to_string(),
+                }],
+            ),
+            Err(BookError::UnknownService) => invalid(
+                call,
+                &[ArgProblem {
+                    field: "service",
+                    message: "the calendar offers no such service".to_owned(),
                 }],
             ),
             Err(BookError::IdempotencyConflict) => Answer::refuse(
@@ -1061,6 +1249,13 @@ fn unavailable(
                 speech::labelled(label.as_ref())
             ),
         ),
+        SlotRejection::DailyLimit { date } => (
+            "service_full",
+            format!(
+                "{asked} cannot be booked: this service is fully booked on {}.",
+                speech::date(*date)
+            ),
+        ),
         SlotRejection::TimeOff { until, label } => (
             "time_off",
             format!(
@@ -1118,6 +1313,7 @@ fn appointment_json(a: &Appointment, zone: TimeZoneId) -> Value {
         "end": speech::rfc3339(a.range().end(), zone),
         "appointment_status": a.status().as_str(),
         "purpose": a.purpose(),
+        "service": a.service().map(|s| s.name.as_str()),
     })
 }
 

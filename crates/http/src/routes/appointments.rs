@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
+use voice_scheduler_domain::ServiceId;
 use voice_scheduler_domain::desk::{AppointmentFilter, DeskError, StaffBooking};
 use voice_scheduler_domain::ports::StoredReply;
 use voice_scheduler_domain::service::{BookError, BookStatus, CancelError, RescheduleError};
@@ -52,6 +53,16 @@ pub struct AppointmentBody {
     pub updated_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
+    /// The service booked (its name at booking time); `null` for
+    /// appointments booked without one.
+    pub service: Option<BookedServiceBody>,
+}
+
+/// The service an appointment was booked for.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BookedServiceBody {
+    pub id: uuid::Uuid,
+    pub name: String,
 }
 
 impl From<&Appointment> for AppointmentBody {
@@ -75,6 +86,10 @@ impl From<&Appointment> for AppointmentBody {
             updated_at: a.updated_at(),
             cancelled_at: a.cancelled_at(),
             cancel_reason: a.cancel_reason().map(str::to_owned),
+            service: a.service().map(|s| BookedServiceBody {
+                id: s.id.as_uuid(),
+                name: s.name.clone(),
+            }),
         }
     }
 }
@@ -214,8 +229,14 @@ pub struct BookBody {
     pub calendar_id: uuid::Uuid,
     /// RFC 3339 with an offset, e.g. `2030-03-04T10:00:00-08:00`.
     pub start: String,
-    /// The calendar's default when absent.
+    /// The calendar's own length when given without `service_id`; ignored
+    /// with one.
     pub duration_minutes: Option<i64>,
+    /// One of the calendar's services: its length and buffers apply. When
+    /// absent (and no `duration_minutes`), the calendar's default service,
+    /// if it offers any.
+    #[serde(default)]
+    pub service_id: Option<uuid::Uuid>,
     pub customer_name: String,
     pub customer_phone: String,
     pub customer_email: Option<String>,
@@ -333,6 +354,7 @@ fn fingerprint(body: &BookBody) -> String {
         "calendar_id": body.calendar_id,
         "start": body.start,
         "duration_minutes": body.duration_minutes,
+        "service_id": body.service_id,
         "customer_name": body.customer_name,
         "customer_phone": body.customer_phone,
         "customer_email": body.customer_email,
@@ -444,6 +466,7 @@ async fn book(
                 duration_minutes: body.duration_minutes,
                 time_zone,
                 idempotency_key: key,
+                service_id: body.service_id.map(ServiceId::from_uuid),
             },
         )
         .await
@@ -481,6 +504,9 @@ fn book_error(e: BookError) -> ApiError {
         BookError::CalendarUnavailable(m) => {
             ApiError::ServiceUnavailable(format!("the calendar cannot be checked right now: {m}"))
         }
+        BookError::UnknownService => {
+            ApiError::invalid_field("service_id", "the calendar offers no such service")
+        }
         BookError::Unknown(e) => ApiError::internal(e),
     }
 }
@@ -516,6 +542,10 @@ fn unavailable(reason: SlotRejection, alternatives: &[TimeRange]) -> ApiError {
             "appointments start on the calendar's slot grid".to_owned(),
         ),
         SlotRejection::Taken => ("taken", "that time is already taken".to_owned()),
+        SlotRejection::DailyLimit { date } => (
+            "service_full",
+            format!("the service is fully booked on {date} (its daily limit)"),
+        ),
         SlotRejection::Closed { date, label } => (
             "closed",
             format!(

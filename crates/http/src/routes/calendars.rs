@@ -259,6 +259,10 @@ pub struct AvailabilityQuery {
     pub timezone: Option<String>,
     /// Appointment length (default: the calendar's).
     pub duration_minutes: Option<i64>,
+    /// One of the calendar's services: its length and buffers apply
+    /// (default: the calendar's default service, when it offers any and no
+    /// `duration_minutes` is given).
+    pub service_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -325,7 +329,16 @@ pub async fn availability(
     let calendar_id = CalendarId::from_uuid(id.into_inner());
     let day = state
         .desk
-        .availability(&who.0, calendar_id, date, zone, query.duration_minutes)
+        .availability(
+            &who.0,
+            calendar_id,
+            date,
+            zone,
+            query.duration_minutes,
+            query
+                .service_id
+                .map(voice_scheduler_domain::ServiceId::from_uuid),
+        )
         .await
         .map_err(|e| match e {
             DeskError::NotFound => not_found(),
@@ -364,6 +377,9 @@ fn availability_error(e: AvailabilityError) -> ApiError {
         }
         AvailabilityError::CalendarUnavailable(m) => {
             ApiError::ServiceUnavailable(format!("the calendar cannot be checked right now: {m}"))
+        }
+        AvailabilityError::UnknownService => {
+            ApiError::invalid_field("service_id", "the calendar offers no such service")
         }
         AvailabilityError::Unknown(e) => ApiError::internal(e),
     }

@@ -201,11 +201,21 @@ pub async fn tools(
                 ApiError::internal(e)
             }
         })?;
+    // The calendar's services become the `service` argument's enum.
+    let services: Vec<String> = state
+        .services
+        .offered(calendar.id)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|s| s.name.as_str().to_owned())
+        .collect();
     Ok(
-        HttpResponse::Ok().json(voice_scheduler_vapi::definitions::tool_definitions(
+        HttpResponse::Ok().json(voice_scheduler_vapi::definitions::tool_definitions_for(
             &base,
             Some(calendar.slug.as_str()),
             None,
+            &services,
         )),
     )
 }

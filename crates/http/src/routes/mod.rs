@@ -9,6 +9,7 @@ pub mod google;
 pub mod health;
 pub mod metrics;
 pub mod privacy;
+pub mod services;
 pub mod vapi;
 pub mod webhooks;
 

@@ -38,6 +38,13 @@ pub struct Model {
     pub cancelled_at: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub cancel_reason: Option<String>,
+    pub service_id: Option<Uuid>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub service_name: Option<String>,
+    /// `starts_at` minus the service's buffer before; never `NULL` once
+    /// migrated (PostgreSQL: `NOT NULL`), nullable on SQLite only because
+    /// SQLite cannot add a `NOT NULL` column without a constant default.
+    pub blocked_from: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

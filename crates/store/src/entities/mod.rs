@@ -23,7 +23,7 @@
 //! The entities of the tables added for staff accounts and calendar settings
 //! (`users`, `sessions`, `refresh_tokens`, `login_failures`, `audit_log`,
 //! `calendar_routes`, the new `calendars` columns, `calls`, `google_connections`,
-//! `oauth_states`) were written by hand in
+//! `oauth_states`, `services`) were written by hand in
 //! the same format, not generated; compare them with the generator's output
 //! when it is next run.
 
@@ -38,6 +38,7 @@ pub mod google_connections;
 pub mod login_failures;
 pub mod oauth_states;
 pub mod refresh_tokens;
+pub mod services;
 pub mod sessions;
 pub mod tool_replies;
 pub mod users;

@@ -189,6 +189,7 @@ pub fn booking(
         },
         idempotency_key: None,
         created_at: start - Duration::days(1),
+        service: None,
     })
 }
 

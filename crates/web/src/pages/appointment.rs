@@ -93,7 +93,7 @@ pub async fn picker(
     let zone = calendar.schedule.time_zone();
     let (slots, problem) = match state
         .desk
-        .availability(&browser.principal, calendar.id, date, None, minutes)
+        .availability(&browser.principal, calendar.id, date, None, minutes, None)
         .await
     {
         Ok(day) => (
@@ -121,6 +121,9 @@ pub async fn picker(
                 AvailabilityError::BadDuration(e) => format!("The length cannot be booked: {e}."),
                 AvailabilityError::CalendarUnavailable(_) => {
                     "The calendar cannot be checked right now. Try again in a moment.".to_owned()
+                }
+                AvailabilityError::UnknownService => {
+                    "The calendar no longer offers that service.".to_owned()
                 }
                 AvailabilityError::Unknown(e) => return Err(WebError::Internal(e)),
             }),

@@ -248,6 +248,7 @@ pub async fn submit(
         duration_minutes: None,
         time_zone: None,
         idempotency_key: Some(format!("web:{key}")),
+        service_id: None,
     };
     let message = match state
         .desk
@@ -286,12 +287,16 @@ pub async fn submit(
                     "That day has special hours{}, and this time is outside them. Choose one from the list.",
                     closure_label(label.as_ref())
                 ),
+                SlotRejection::DailyLimit { .. } => {
+                    "That service is fully booked that day. Choose another day.".to_owned()
+                }
                 SlotRejection::TimeOff { label, .. } => format!(
                     "That time is blocked{}. Choose another free time.",
                     closure_label(label.as_ref())
                 ),
             },
             BookError::BadDuration(e) => format!("The length cannot be booked: {e}."),
+            BookError::UnknownService => "The calendar no longer offers that service.".to_owned(),
             BookError::IdempotencyConflict => {
                 "This form was already used for another booking. Start a new booking.".to_owned()
             }
