@@ -181,11 +181,13 @@ async fn active_holding<C: ConnectionTrait>(
 const PG_LOCK_CALENDAR_APPOINTMENTS: i32 = 0x5643_0001;
 
 /// PostgreSQL: queues this transaction behind any other booking or move in
-/// the same calendar (a transaction-scoped advisory lock), so the check that
-/// follows sees every earlier booking committed. Without it two concurrent
-/// inserts of overlapping times can each wait on the other's exclusion check
-/// until PostgreSQL's deadlock detector (1 s) aborts one. The exclusion
-/// constraint stays the guard for writers that do not take the lock.
+/// the same calendar (a transaction-scoped advisory lock, exclusive; a
+/// booking takes it shared, see [`insert_if_free`]), so the check that
+/// follows sees every earlier booking and move committed. Without it a move
+/// and a concurrent insert of overlapping times can each wait on the other's
+/// exclusion check until PostgreSQL's deadlock detector (1 s) aborts one.
+/// The exclusion constraint stays the guard for writers that do not take
+/// the lock.
 /// SQLite: nothing to do, `BEGIN IMMEDIATE` already serializes writers.
 pub(crate) async fn hold_calendar(
     txn: &DatabaseTransaction,
@@ -526,11 +528,29 @@ SELECT EXISTS (SELECT 1 FROM "appointments" WHERE "id" = ?) AS "booked""#,
 /// SQLite part of a batch's, see [`group_commit`]): insert `plan`'s row
 /// unless [`decide`]'s checks find something — an active appointment
 /// holding the time (with the same bounds as [`active_holding`]), or the
-/// idempotency key already used. On PostgreSQL the row to insert comes out
-/// of the subquery that takes the calendar's advisory lock, so no insert of
-/// this calendar runs without the lock (two inserts of overlapping times
-/// could otherwise wait on each other's exclusion check until the deadlock
-/// detector aborts one). `bench/booking.sql` runs the PostgreSQL statement
+/// idempotency key already used.
+///
+/// On PostgreSQL the row to insert comes out of the subquery that takes the
+/// calendar's advisory lock in **shared** mode, and the insert is
+/// `ON CONFLICT DO NOTHING`:
+///
+/// - Bookings of one calendar do not wait for each other. Two inserts of
+///   overlapping times cannot deadlock on each other's exclusion check:
+///   `ON CONFLICT` makes PostgreSQL insert speculatively (it checks the
+///   exclusion constraint and the unique indexes first, waiting for a
+///   conflicting insert in progress to end, and a conflict found after its
+///   own insert withdraws it instead of waiting), and a conflict means
+///   "nothing inserted", as the `NOT EXISTS` checks do. The exclusion
+///   constraint still decides: exactly one of two overlapping bookings
+///   is stored, whatever the timing.
+/// - A move or a calendar's deletion ([`hold_calendar`]) takes the same lock
+///   in exclusive mode, so it still runs alone among the calendar's
+///   bookings (a move's `UPDATE` cannot use `ON CONFLICT`).
+///
+/// It was an exclusive lock, held until the commit had been flushed: the
+/// bookings of a calendar then committed one after the other, one WAL
+/// flush each, and waited for the lock most of their time (issue 20,
+/// docs/performance.md). `bench/booking.sql` runs the PostgreSQL statement
 /// as the pgbench ceiling of a booking.
 fn insert_if_free(backend: Backend, plan: &Plan, code: &ConfirmationCode) -> Statement {
     let new = &plan.new;
@@ -565,13 +585,14 @@ fn insert_if_free(backend: Backend, plan: &Plan, code: &ConfirmationCode) -> Sta
   "purpose", "channel", "vapi_call_id", "tool_call_id", "idempotency_key", "created_at",
   "updated_at", "cancelled_at", "cancel_reason")
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, NULL, NULL
-FROM (SELECT pg_advisory_xact_lock($18, hashtext($19))) AS "held"
+FROM (SELECT pg_advisory_xact_lock_shared($18, hashtext($19))) AS "held"
 WHERE NOT EXISTS (
     SELECT 1 FROM "appointments"
     WHERE "calendar_id" = $2 AND "status" <> $20
       AND "starts_at" < $6 AND "starts_at" > $21 AND "blocked_until" > $4)
   AND NOT EXISTS (
-    SELECT 1 FROM "appointments" WHERE "calendar_id" = $2 AND "idempotency_key" = $16)"#,
+    SELECT 1 FROM "appointments" WHERE "calendar_id" = $2 AND "idempotency_key" = $16)
+ON CONFLICT DO NOTHING"#,
             row.into_iter().chain([
                 PG_LOCK_CALENDAR_APPOINTMENTS.into(),
                 new.calendar_id.to_string().into(),

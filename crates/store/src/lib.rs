@@ -17,19 +17,22 @@
 //!
 //! - **PostgreSQL**: the exclusion constraint `appointments_no_overlap`
 //!   (`EXCLUDE USING gist (calendar_id WITH =, period WITH &&) WHERE (status <> 'cancelled')`)
-//!   is the real guard. A booking or a move first takes a transaction-scoped
-//!   advisory lock on its calendar (so concurrent bookings of one calendar
-//!   queue instead of deadlocking on each other's exclusion checks), checks
-//!   that the time is free and the idempotency key unused, then writes. A
-//!   booking does all of that in one statement, a transaction of its own
-//!   (`appointments::insert_if_free`), so the lock is held only while
-//!   PostgreSQL works; when it inserts nothing, the store reads who holds
-//!   the time to answer precisely (`Replayed`, `AlreadyBooked`,
-//!   `SlotTaken`). A writer that raced it anyway (or a check that read a
-//!   snapshot taken before the previous lock holder committed) is caught by
-//!   the constraint: SQLSTATE `23P01` (which sea-orm's `sql_err()` does not
-//!   recognise) and a unique violation of the idempotency key lead to
-//!   re-reading who holds the time, and the same answers.
+//!   is the real guard. A booking is one statement, a transaction of its
+//!   own (`appointments::insert_if_free`): it takes its calendar's
+//!   transaction-scoped advisory lock in shared mode, checks that the time
+//!   is free and the idempotency key unused, and inserts with
+//!   `ON CONFLICT DO NOTHING`, so concurrent bookings of one calendar
+//!   neither queue for each other nor deadlock on each other's exclusion
+//!   checks (PostgreSQL's speculative insertion), and a booking that
+//!   conflicts with one committed after its snapshot inserts nothing. A move
+//!   or a calendar's deletion takes the same lock in exclusive mode (it runs
+//!   alone among the calendar's bookings), checks, then writes. When a
+//!   booking inserts nothing, the store reads who holds the time to answer
+//!   precisely (`Replayed`, `AlreadyBooked`, `SlotTaken`). A writer that
+//!   raced a move anyway is caught by the constraint: SQLSTATE `23P01`
+//!   (which sea-orm's `sql_err()` does not recognise) and a unique violation
+//!   of the idempotency key lead to re-reading who holds the time, and the
+//!   same answers.
 //! - **SQLite**: the write lock is held *before* the overlap check, so the
 //!   check and the write are one serialized step, also across processes.
 //!   Every write transaction is opened with `BEGIN IMMEDIATE` (sea-orm's
