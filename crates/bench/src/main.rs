@@ -98,6 +98,10 @@ struct Common {
     /// store's default: two per CPU + 2, from 4 to 10, on PostgreSQL; 4 on SQLite).
     #[arg(long)]
     db_connections: Option<u32>,
+    /// DATABASE_BOOKING_CONNECTIONS of a server the bench starts (unset: the
+    /// store's default: 16 on PostgreSQL).
+    #[arg(long)]
+    db_booking_connections: Option<u32>,
     /// The pgbench script of the ceiling.
     #[arg(long, default_value = "bench/booking.sql")]
     pgbench_script: PathBuf,
@@ -489,6 +493,11 @@ async fn scenario_on(
             common
                 .db_connections
                 .map(|n| ("DATABASE_MAX_CONNECTIONS", n.to_string())),
+        )
+        .chain(
+            common
+                .db_booking_connections
+                .map(|n| ("DATABASE_BOOKING_CONNECTIONS", n.to_string())),
         )
         .map(|(k, v)| (k.to_owned(), v))
         .collect(),

@@ -331,8 +331,10 @@ impl Store {
         code: &ConfirmationCode,
         record: Option<&AuditEntry>,
     ) -> Result<bool, DbErr> {
-        let row = self
-            .db
+        // The bookings' own pool when there is one: a booking holds its
+        // connection while its commit is flushed (Backend::default_booking_pool_size).
+        let db = self.booking_db.as_ref().unwrap_or(&self.db);
+        let row = db
             .query_one_raw(book_statement_postgres(plan, code, record))
             .await?;
         let booked: i64 = match row {
