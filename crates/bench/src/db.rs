@@ -273,6 +273,17 @@ pub async fn analyze(url: &str) -> anyhow::Result<()> {
     done.map(|_| ())
 }
 
+/// Runs the statements of `sql` (a script such as bench/minimal-setup.sql).
+pub async fn execute_script(url: &str, sql: &str) -> anyhow::Result<()> {
+    let db = connect(url).await?;
+    let done = db
+        .execute_unprepared(sql)
+        .await
+        .context("could not run the setup script");
+    let _ = db.close().await;
+    done.map(|_| ())
+}
+
 /// How many appointments the table holds.
 pub async fn count_appointments(db: &DatabaseConnection) -> anyhow::Result<i64> {
     let row = db

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Datelike, Days, NaiveDate, Utc, Weekday};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -59,6 +59,13 @@ pub struct LoadConfig {
     /// Pause of each client after each answer (0: closed loop, every client
     /// sends its next call as soon as it has the answer).
     pub think: Duration,
+    /// Every call comes from a caller of its own (a phone number used once
+    /// in the run) instead of one of `callers`.
+    pub unique_callers: bool,
+    /// The tool call's `arguments` as a JSON object (as in
+    /// `shared/fixtures/vapi/tool-calls-args-object.json`) instead of a JSON
+    /// string.
+    pub args_object: bool,
 }
 
 /// Every `(day, slot)` of days `1..=days` in order, except, on days
@@ -433,7 +440,14 @@ impl Client {
         self.sent += 1;
         let c = &self.config;
         let caller = self.rng.random_range(0..c.callers.max(1));
-        let phone = format!("+1415555{:04}", 100 + caller % 9900);
+        let phone = if c.unique_callers {
+            // (415) NXX-XXXX with NXX from 200: 8 million numbers, one per
+            // call (clients take turns, as with the free slots).
+            let n = self.sent * c.clients as u64 + self.index as u64;
+            format!("+1415{:03}{:04}", 200 + (n / 10_000) % 800, n % 10_000)
+        } else {
+            format!("+1415555{:04}", 100 + caller % 9900)
+        };
         let unique = match (&c.unique_slots, tool) {
             (Some(free), Tool::Book) if !free.is_empty() => {
                 let k = self.booked * c.clients as u64 + self.index as u64;
@@ -445,18 +459,25 @@ impl Client {
             }
             _ => None,
         };
-        let (day, slot) = if let Some(pair) = unique {
-            pair
-        } else {
-            (
-                self.rng.random_range(1..=c.days.max(1)),
-                self.rng.random_range(0..c.slots_per_day.max(1)),
-            )
+        let (date, minutes) = loop {
+            let (day, slot) = if let Some(pair) = unique {
+                pair
+            } else {
+                (
+                    self.rng.random_range(1..=c.days.max(1)),
+                    self.rng.random_range(0..c.slots_per_day.max(1)),
+                )
+            };
+            let date = today
+                .checked_add_days(Days::new(u64::from(day)))
+                .unwrap_or(today);
+            let minutes = c.day_start_minutes + slot * c.slot_minutes;
+            // A random time of a day open around the clock can fall in the
+            // hour the clocks skip (an answer, but not a booking): draw again.
+            if unique.is_some() || !in_spring_forward_gap(date, minutes) {
+                break (date, minutes);
+            }
         };
-        let date = today
-            .checked_add_days(Days::new(u64::from(day)))
-            .unwrap_or(today);
-        let minutes = c.day_start_minutes + slot * c.slot_minutes;
         let time = format!("{:02}:{:02}", minutes / 60, minutes % 60);
         let arguments = match tool {
             Tool::Book => json!({
@@ -481,6 +502,7 @@ impl Client {
         let body = message(
             tool.name(),
             &arguments,
+            c.args_object,
             &tool_call_id,
             &call_id,
             &phone,
@@ -491,14 +513,27 @@ impl Client {
     }
 }
 
+/// Whether `minutes` after midnight on `date` is in the hour that does not
+/// exist in the bench's zone (America/Los_Angeles, like every US zone: 2 AM
+/// on the second Sunday of March).
+fn in_spring_forward_gap(date: NaiveDate, minutes: u32) -> bool {
+    date.month() == 3
+        && date.weekday() == Weekday::Sun
+        && (8..=14).contains(&date.day())
+        && minutes / 60 == 2
+}
+
 /// A `tool-calls` message shaped like
 /// `shared/fixtures/vapi/tool-calls-args-string.json` (arguments as a JSON
-/// string, the call repeated in `toolWithToolCallList`), written out
-/// directly: building it as a `serde_json::Value` cost the load generator
-/// more CPU than it leaves the server on two cores.
+/// string, the call repeated in `toolWithToolCallList`), or with
+/// `args_object` like `tool-calls-args-object.json` (arguments as a JSON
+/// object), written out directly: building it as a `serde_json::Value`
+/// cost the load generator more CPU than it leaves the server on two cores.
+#[allow(clippy::too_many_arguments)]
 fn message(
     tool: &str,
     arguments: &str,
+    args_object: bool,
     tool_call_id: &str,
     call_id: &str,
     phone: &str,
@@ -507,10 +542,14 @@ fn message(
 ) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let (tool, phone) = (q(tool), q(phone));
-    let call = format!(
-        r#"{{"id":{},"type":"function","function":{{"name":{tool},"arguments":{}}}}}"#,
-        q(tool_call_id),
+    let arguments = if args_object {
+        arguments.to_owned()
+    } else {
         q(arguments)
+    };
+    let call = format!(
+        r#"{{"id":{},"type":"function","function":{{"name":{tool},"arguments":{arguments}}}}}"#,
+        q(tool_call_id),
     );
     format!(
         concat!(
@@ -626,6 +665,7 @@ mod tests {
         let body = message(
             "book_appointment",
             r#"{"name":"Jane \"J\" Doe","date":"2030-03-12"}"#,
+            false,
             "call_1",
             "c-1",
             "+14155550123",
@@ -651,6 +691,24 @@ mod tests {
         assert_eq!(m["call"]["customer"]["number"], "+14155550123");
         assert_eq!(m["customer"]["number"], "+14155550123");
         assert_eq!(m["timestamp"], 1_900_000_000_000i64);
+
+        let body = message(
+            "book_appointment",
+            r#"{"name":"Jane \"J\" Doe","date":"2030-03-12"}"#,
+            true,
+            "call_2",
+            "c-1",
+            "+14155550123",
+            "http://127.0.0.1:1",
+            1_900_000_000_000,
+        );
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let function = &v["message"]["toolCallList"][0]["function"];
+        assert_eq!(function["arguments"]["name"], "Jane \"J\" Doe");
+        assert_eq!(
+            v["message"]["toolWithToolCallList"][0]["toolCall"]["function"]["arguments"]["date"],
+            "2030-03-12"
+        );
     }
 
     #[test]
@@ -677,6 +735,16 @@ mod tests {
         let multi_line = json!({"results": [{"toolCallId": "a", "name": "check_availability",
             "result": "a\nb"}]});
         assert!(classify(multi_line.to_string().as_bytes(), "a", Tool::Check).is_none());
+    }
+
+    #[test]
+    fn the_skipped_hour_is_known() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert!(in_spring_forward_gap(day(2027, 3, 14), 2 * 60 + 30));
+        assert!(in_spring_forward_gap(day(2028, 3, 12), 2 * 60));
+        assert!(!in_spring_forward_gap(day(2027, 3, 14), 3 * 60));
+        assert!(!in_spring_forward_gap(day(2027, 3, 7), 2 * 60));
+        assert!(!in_spring_forward_gap(day(2027, 11, 7), 2 * 60));
     }
 
     #[test]

@@ -38,6 +38,16 @@ const BENCH_HORIZON_DAYS: u32 = 730;
 const BENCH_ZONE: &str = "America/Los_Angeles";
 /// Dates are drawn from tomorrow over this many days (within the horizon).
 const BOOK_DAYS: u32 = BENCH_HORIZON_DAYS - 5;
+/// The random-slot scenario (issue 20): bookings only, each for a random
+/// 5-minute slot of a day open around the clock, over the next 700 days,
+/// from a caller of its own, with `MIN_NOTICE_MINUTES=0` and the server
+/// logging at `warn`. Its ceiling is `bench/minimal.sql`.
+const RANDOM_DAY_HOURS: &str = "mon-sun 00:00-23:59";
+const RANDOM_DAY_SLOT_MINUTES: u32 = 5;
+/// 00:00 … 23:50: a 5-minute appointment at 23:55 would end after 23:59.
+const RANDOM_DAY_SLOTS_PER_DAY: u32 = 287;
+const RANDOM_DAY_DAYS: u32 = 700;
+const RANDOM_DAY_LOG_LEVEL: &str = "warn";
 
 #[derive(Debug, Parser)]
 #[command(name = "voice-scheduler-bench", version, about)]
@@ -88,9 +98,20 @@ struct Common {
     /// store's default: two per CPU + 2, from 4 to 10, on PostgreSQL; 4 on SQLite).
     #[arg(long)]
     db_connections: Option<u32>,
+    /// DATABASE_BOOKING_CONNECTIONS of a server the bench starts (unset: the
+    /// store's default: 16 on PostgreSQL).
+    #[arg(long)]
+    db_booking_connections: Option<u32>,
     /// The pgbench script of the ceiling.
     #[arg(long, default_value = "bench/booking.sql")]
     pgbench_script: PathBuf,
+    /// The pgbench script of the random-slot scenario's ceiling (the
+    /// minimal booking transaction of issue 20).
+    #[arg(long, default_value = "bench/minimal.sql")]
+    minimal_script: PathBuf,
+    /// The tables of --minimal-script, created in the bench database first.
+    #[arg(long, default_value = "bench/minimal-setup.sql")]
+    minimal_setup: PathBuf,
     /// Distinct callers (phone numbers).
     #[arg(long, default_value_t = 5000)]
     callers: u32,
@@ -139,6 +160,16 @@ struct RunArgs {
     /// (by default a booking-only run books distinct free slots, as pgbench does).
     #[arg(long)]
     random_slots: bool,
+    /// The random-slot scenario of issue 20: bookings only, random 5-minute
+    /// slots of days open around the clock ("mon-sun 00:00-23:59") over the
+    /// next 700 days, a caller of its own per call, MIN_NOTICE_MINUTES=0,
+    /// LOG_LEVEL=warn; the ceiling is bench/minimal.sql. Overrides
+    /// --book-percent and --log-level.
+    #[arg(long)]
+    random_day: bool,
+    /// Tool-call arguments as a JSON object instead of a JSON string.
+    #[arg(long)]
+    args_object: bool,
     /// With --url: dates from tomorrow over this many days.
     #[arg(long, default_value_t = 360)]
     days: u32,
@@ -174,6 +205,9 @@ struct SuiteArgs {
     /// Skip the booking-only runs (and so the pgbench ratio).
     #[arg(long)]
     no_book_only: bool,
+    /// Skip the random-slot scenarios (see `run --random-day`).
+    #[arg(long)]
+    no_random_day: bool,
 }
 
 /// One scenario: where, how much data, how many clients, which mix.
@@ -185,6 +219,28 @@ struct Scenario {
     book_percent: u8,
     ceiling: bool,
     unique_slots: bool,
+    /// The random-slot scenario of issue 20 (see `run --random-day`).
+    random_day: bool,
+    /// Tool-call arguments as a JSON object.
+    args_object: bool,
+}
+
+impl Scenario {
+    fn label(&self) -> &'static str {
+        match (
+            self.random_day,
+            self.args_object,
+            self.book_percent,
+            self.unique_slots,
+        ) {
+            (true, false, ..) => "random slots, 24 h days",
+            (true, true, ..) => "random slots, 24 h days, args object",
+            (false, true, ..) => "args object",
+            (false, false, 100, true) => "bookings, own free slots",
+            (false, false, 100, false) => "bookings, random slots",
+            _ => "mixed",
+        }
+    }
 }
 
 /// What one scenario measured.
@@ -250,6 +306,8 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
             callers: args.common.callers,
             seed: args.common.seed,
             think: Duration::from_millis(args.common.think_ms),
+            unique_callers: args.random_day,
+            args_object: args.args_object,
             unique_slots: (args.book_percent == 100 && !args.random_slots).then(|| {
                 Arc::new(load::free_slots(
                     args.days,
@@ -271,13 +329,20 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
         Some(url) => Backend::of_url(url)?,
         None => args.backend,
     };
+    let book_percent = if args.random_day {
+        100
+    } else {
+        args.book_percent
+    };
     let scenario = Scenario {
         backend,
         appointments: args.appointments,
         clients: args.clients,
-        book_percent: args.book_percent,
+        book_percent,
         ceiling: !args.no_ceiling && backend == Backend::Postgres,
-        unique_slots: args.book_percent == 100 && !args.random_slots,
+        unique_slots: book_percent == 100 && !args.random_slots && !args.random_day,
+        random_day: args.random_day,
+        args_object: args.args_object,
     };
     let outcome = run_scenario(&args.common, &scenario, args.database_url.as_deref()).await?;
     println!();
@@ -303,9 +368,26 @@ async fn suite_command(args: SuiteArgs) -> anyhow::Result<()> {
                         book_percent,
                         ceiling,
                         unique_slots: book_percent == 100,
+                        random_day: false,
+                        args_object: false,
                     };
                     outcomes.push(run_scenario(&args.common, &scenario, None).await?);
                 }
+            }
+        }
+        if !args.no_random_day {
+            for args_object in [false, true] {
+                let scenario = Scenario {
+                    backend,
+                    appointments: 0,
+                    clients: 16,
+                    book_percent: 100,
+                    ceiling: backend == Backend::Postgres,
+                    unique_slots: false,
+                    random_day: true,
+                    args_object,
+                };
+                outcomes.push(run_scenario(&args.common, &scenario, None).await?);
             }
         }
     }
@@ -344,8 +426,9 @@ async fn run_scenario(
     database_url: Option<&str>,
 ) -> anyhow::Result<Outcome> {
     println!(
-        "\n=== {} | {} appointments | {} clients | {} % bookings ===",
+        "\n=== {} | {} | {} appointments | {} clients | {} % bookings ===",
         scenario.backend.name(),
+        scenario.label(),
         scenario.appointments,
         scenario.clients,
         scenario.book_percent
@@ -374,30 +457,47 @@ async fn scenario_on(
         "voice-scheduler-bench-{}.log",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     ));
-    let slot_minutes = if scenario.unique_slots {
+    let slot_minutes = if scenario.random_day {
+        RANDOM_DAY_SLOT_MINUTES
+    } else if scenario.unique_slots {
         BOOKING_ONLY_SLOT_MINUTES
     } else {
         BENCH_SLOT_MINUTES
+    };
+    let (hours, log_level) = if scenario.random_day {
+        (RANDOM_DAY_HOURS, RANDOM_DAY_LOG_LEVEL.to_owned())
+    } else {
+        (BENCH_HOURS, common.log_level.clone())
     };
     let config = ServerConfig {
         binary: common.server_bin.clone(),
         database_url: url.to_owned(),
         secret: secret.clone(),
-        log_level: common.log_level.clone(),
+        log_level,
         log_file: log_file.clone(),
         env: [
-            ("BUSINESS_HOURS", BENCH_HOURS.to_owned()),
+            ("BUSINESS_HOURS", hours.to_owned()),
             ("SLOT_MINUTES", slot_minutes.to_string()),
             ("DEFAULT_DURATION_MINUTES", slot_minutes.to_string()),
             ("BOOKING_HORIZON_DAYS", BENCH_HORIZON_DAYS.to_string()),
             ("DEFAULT_TIMEZONE", BENCH_ZONE.to_owned()),
         ]
         .into_iter()
+        .chain(
+            scenario
+                .random_day
+                .then(|| ("MIN_NOTICE_MINUTES", "0".to_owned())),
+        )
         .chain(common.http_workers.map(|n| ("HTTP_WORKERS", n.to_string())))
         .chain(
             common
                 .db_connections
                 .map(|n| ("DATABASE_MAX_CONNECTIONS", n.to_string())),
+        )
+        .chain(
+            common
+                .db_booking_connections
+                .map(|n| ("DATABASE_BOOKING_CONNECTIONS", n.to_string())),
         )
         .map(|(k, v)| (k.to_owned(), v))
         .collect(),
@@ -470,14 +570,28 @@ async fn scenario_on(
         warmup: Duration::from_secs(common.warmup),
         duration: Duration::from_secs(common.duration),
         book_percent: scenario.book_percent,
-        days: BOOK_DAYS,
-        day_start_minutes: BENCH_DAY_START_MINUTES,
+        days: if scenario.random_day {
+            RANDOM_DAY_DAYS
+        } else {
+            BOOK_DAYS
+        },
+        day_start_minutes: if scenario.random_day {
+            0
+        } else {
+            BENCH_DAY_START_MINUTES
+        },
         slot_minutes,
-        slots_per_day: BENCH_DAY_MINUTES / slot_minutes,
+        slots_per_day: if scenario.random_day {
+            RANDOM_DAY_SLOTS_PER_DAY
+        } else {
+            BENCH_DAY_MINUTES / slot_minutes
+        },
         time_zone: BENCH_ZONE.to_owned(),
         callers: common.callers,
         seed: common.seed,
         think: Duration::from_millis(common.think_ms),
+        unique_callers: scenario.random_day,
+        args_object: scenario.args_object,
         unique_slots: scenario.unique_slots.then(|| {
             // Seeded days (from the day after tomorrow on) have every other
             // slot booked; one more day either side for the zone's offset.
@@ -519,25 +633,37 @@ async fn scenario_on(
         };
         db::analyze(url).await?;
         let base = first_future + chrono::Duration::days(i64::from(BENCH_HORIZON_DAYS) + 40);
-        let (bin, script, url_owned, cal) = (
-            pgbench_bin,
-            common.pgbench_script.clone(),
-            url.to_owned(),
-            calendar.clone(),
-        );
+        let (script, defines) = if scenario.random_day {
+            // The minimal transaction's own tables, beside the application's.
+            let setup = std::fs::read_to_string(&common.minimal_setup)
+                .with_context(|| format!("could not read {}", common.minimal_setup.display()))?;
+            db::execute_script(url, &setup).await?;
+            let slots = RANDOM_DAY_DAYS * 24 * 60 / RANDOM_DAY_SLOT_MINUTES;
+            (
+                common.minimal_script.clone(),
+                vec![
+                    ("slots", slots.to_string()),
+                    ("base", base.timestamp().to_string()),
+                    ("step", (RANDOM_DAY_SLOT_MINUTES * 60).to_string()),
+                ],
+            )
+        } else {
+            let step = (BENCH_SLOT_MINUTES * 60).to_string();
+            (
+                common.pgbench_script.clone(),
+                vec![
+                    ("calendar", calendar.clone()),
+                    ("base", base.timestamp().to_string()),
+                    ("step", step.clone()),
+                    ("len", step),
+                ],
+            )
+        };
+        let (bin, url_owned) = (pgbench_bin, url.to_owned());
         let clients = scenario.clients;
         let duration = Duration::from_secs(common.duration);
         let ceiling = tokio::task::spawn_blocking(move || {
-            pgbench::run(
-                &bin,
-                &script,
-                &url_owned,
-                clients,
-                duration,
-                &cal,
-                base.timestamp(),
-                BENCH_SLOT_MINUTES * 60,
-            )
+            pgbench::run(&bin, &script, &url_owned, clients, duration, &defines)
         })
         .await
         .context("pgbench thread")??;
@@ -574,8 +700,8 @@ fn ms4(stats: &load::ToolStats) -> String {
 /// The Markdown table of docs/performance.md.
 fn table(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| backend | appointments | clients | book % | req/s | check_availability p50 / p95 / p99 / max ms | book_appointment p50 / p95 / p99 / max ms | booked/s | taken | tool errors | HTTP errors | peak RSS MiB | ready ms | pgbench tps | ratio |\n\
-         |---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| backend | scenario | appointments | clients | book % | req/s | check_availability p50 / p95 / p99 / max ms | book_appointment p50 / p95 / p99 / max ms | booked/s | taken | tool errors | HTTP errors | peak RSS MiB | ready ms | pgbench tps | ratio |\n\
+         |---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for o in outcomes {
         let r = &o.report;
@@ -587,8 +713,9 @@ fn table(outcomes: &[Outcome]) -> String {
             None => ("–".to_owned(), "–".to_owned()),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {:.0} | {} | {} | {} | {:.1} | {:.0} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {:.0} | {} | {} | {:.0} | {} | {} | {} | {:.1} | {:.0} | {} | {} |\n",
             o.scenario.backend.name(),
+            o.scenario.label(),
             o.rows,
             o.scenario.clients,
             o.scenario.book_percent,
@@ -619,7 +746,7 @@ fn targets(outcomes: &[Outcome]) -> String {
     };
     for o in outcomes
         .iter()
-        .filter(|o| o.ceiling.is_some() && o.scenario.clients == 16)
+        .filter(|o| o.ceiling.is_some() && o.scenario.clients == 16 && !o.scenario.random_day)
     {
         if let Some(c) = &o.ceiling {
             let ratio = o.report.booked_per_second() / c.tps;
@@ -635,8 +762,37 @@ fn targets(outcomes: &[Outcome]) -> String {
             );
         }
     }
+    for o in outcomes
+        .iter()
+        .filter(|o| o.scenario.random_day && o.scenario.clients == 16)
+    {
+        if let Some(c) = &o.ceiling {
+            let ratio = o.report.booked_per_second() / c.tps;
+            line(
+                ratio >= 0.50,
+                format!(
+                    "PostgreSQL, {}: HTTP {:.0} booked/s ÷ pgbench (bench/minimal.sql) {:.0} tps = {:.2} (≥ 0.50)",
+                    o.scenario.label(),
+                    o.report.booked_per_second(),
+                    c.tps,
+                    ratio
+                ),
+            );
+        }
+        if o.scenario.backend == Backend::Postgres {
+            let book = o.report.book.percentiles_ms().map_or(f64::NAN, |p| p.p99);
+            line(
+                book <= 25.0,
+                format!(
+                    "PostgreSQL, {}: book_appointment p99 {book:.1} ms (≤ 25)",
+                    o.scenario.label()
+                ),
+            );
+        }
+    }
     for o in outcomes.iter().filter(|o| {
         o.scenario.clients == 16
+            && !o.scenario.random_day
             && o.scenario.appointments >= 100_000
             && o.scenario.book_percent < 100
     }) {

@@ -37,20 +37,19 @@ pub fn find_pgbench() -> Option<PathBuf> {
 }
 
 /// Runs `script` with `clients` clients for `duration` against `database_url`
-/// (a blocking call: run it on a blocking thread).
-#[allow(clippy::too_many_arguments)]
+/// (a blocking call: run it on a blocking thread). Every script gets `i=0`
+/// (a per-client counter) and `nclients`; `defines` are its other variables.
 pub fn run(
     pgbench: &Path,
     script: &Path,
     database_url: &str,
     clients: usize,
     duration: Duration,
-    calendar: &str,
-    base_epoch: i64,
-    step_seconds: u32,
+    defines: &[(&str, String)],
 ) -> anyhow::Result<Ceiling> {
     let threads = clients.clamp(1, 2);
-    let output = Command::new(pgbench)
+    let mut command = Command::new(pgbench);
+    command
         // As the store's connections (see Store::connect).
         .env("PGOPTIONS", "-c plan_cache_mode=force_generic_plan")
         .arg("-n")
@@ -61,11 +60,11 @@ pub fn run(
         .args(["-j", &threads.to_string()])
         .args(["-T", &duration.as_secs().max(1).to_string()])
         .args(["-D", "i=0"])
-        .args(["-D", &format!("nclients={clients}")])
-        .args(["-D", &format!("calendar={calendar}")])
-        .args(["-D", &format!("base={base_epoch}")])
-        .args(["-D", &format!("step={step_seconds}")])
-        .args(["-D", &format!("len={step_seconds}")])
+        .args(["-D", &format!("nclients={clients}")]);
+    for (name, value) in defines {
+        command.args(["-D", &format!("{name}={value}")]);
+    }
+    let output = command
         .arg(database_url)
         .output()
         .with_context(|| format!("could not run {}", pgbench.display()))?;

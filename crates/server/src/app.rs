@@ -68,9 +68,13 @@ impl Application {
     /// Connects to the database, applies migrations, and binds
     /// `settings.host:settings.port` (port 0 picks a free port).
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = Store::connect_with(&settings.database_url, settings.database_max_connections)
-            .await
-            .context("connecting to the database")?;
+        let store = Store::connect_with_pools(
+            &settings.database_url,
+            settings.database_max_connections,
+            settings.database_booking_connections,
+        )
+        .await
+        .context("connecting to the database")?;
         store.migrate().await.context("applying migrations")?;
         seed_first_calendar(&store, &settings, clock.now()).await?;
         let (secret, secret_source) = secrets::vapi_secret(

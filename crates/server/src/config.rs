@@ -34,6 +34,9 @@ pub struct Settings {
     /// The most database connections this instance opens (1–500). `None`:
     /// the store's default (10 on PostgreSQL, 4 on SQLite).
     pub database_max_connections: Option<u32>,
+    /// PostgreSQL: the most connections bookings have of their own (0–500;
+    /// 0: they use the pool above). `None`: the store's default (16).
+    pub database_booking_connections: Option<u32>,
     /// `None`: a secret is generated on first start and kept in the database.
     pub vapi_webhook_secret: Option<String>,
     /// VAPI's HMAC credential (`VAPI_HMAC_*`); `None` when
@@ -131,6 +134,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("PORT", "8000"),
     ("DATABASE_URL", DEFAULT_DATABASE_URL),
     ("DATABASE_MAX_CONNECTIONS", ""),
+    ("DATABASE_BOOKING_CONNECTIONS", ""),
     ("VAPI_WEBHOOK_SECRET", ""),
     ("VAPI_HMAC_SECRET", ""),
     ("VAPI_HMAC_ALGORITHM", "sha256"),
@@ -263,6 +267,10 @@ impl fmt::Debug for Settings {
             .field("port", &self.port)
             .field("database_url", &mask_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
+            .field(
+                "database_booking_connections",
+                &self.database_booking_connections,
+            )
             .field(
                 "vapi_webhook_secret",
                 &self.vapi_webhook_secret.as_ref().map(|_| "***"),
@@ -398,6 +406,16 @@ impl Settings {
                 "",
                 "a whole number of connections from 1 to 500",
                 |v| v.parse::<u32>().ok().filter(|n| (1..=500).contains(n)),
+            )
+        });
+        let database_booking_connections = get("DATABASE_BOOKING_CONNECTIONS").and_then(|_| {
+            read(
+                &mut problems,
+                &get,
+                "DATABASE_BOOKING_CONNECTIONS",
+                "",
+                "a whole number of connections from 0 to 500",
+                |v| v.parse::<u32>().ok().filter(|n| *n <= 500),
             )
         });
         let vapi_webhook_secret = get("VAPI_WEBHOOK_SECRET");
@@ -744,6 +762,7 @@ impl Settings {
             port,
             database_url,
             database_max_connections,
+            database_booking_connections,
             vapi_webhook_secret,
             vapi_hmac,
             schedule,
@@ -811,6 +830,20 @@ impl Settings {
                 ) {
                     (Some(n), _) => n.to_string(),
                     (None, Ok(backend)) => format!("(default: {})", backend.default_pool_size()),
+                    (None, Err(_)) => "(default)".to_owned(),
+                },
+            ),
+            (
+                "DATABASE_BOOKING_CONNECTIONS".into(),
+                match (
+                    self.database_booking_connections,
+                    Backend::from_url(&self.database_url),
+                ) {
+                    (_, Ok(Backend::Sqlite)) => "(not used on SQLite)".to_owned(),
+                    (Some(n), _) => n.to_string(),
+                    (None, Ok(backend)) => {
+                        format!("(default: {})", backend.default_booking_pool_size())
+                    }
                     (None, Err(_)) => "(default)".to_owned(),
                 },
             ),
@@ -1436,6 +1469,7 @@ mod tests {
         assert_eq!(s.shutdown_grace.as_secs(), 30);
         assert_eq!(s.http_workers, None);
         assert_eq!(s.database_max_connections, None);
+        assert_eq!(s.database_booking_connections, None);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(s.worker_count(), (cpus * 2).min(64));
         // every variable is described, in the documented order
@@ -1456,10 +1490,12 @@ mod tests {
             ("SHUTDOWN_GRACE_SECONDS", "5"),
             ("HTTP_WORKERS", "3"),
             ("DATABASE_MAX_CONNECTIONS", "24"),
+            ("DATABASE_BOOKING_CONNECTIONS", "0"),
         ])
         .unwrap();
         assert_eq!(s.worker_count(), 3);
         assert_eq!(s.database_max_connections, Some(24));
+        assert_eq!(s.database_booking_connections, Some(0));
         assert_eq!(
             s.cors_origins,
             ["https://app.example.com", "http://localhost:3000"]
@@ -1479,6 +1515,8 @@ mod tests {
             ("DATABASE_MAX_CONNECTIONS", "0"),
             ("DATABASE_MAX_CONNECTIONS", "501"),
             ("DATABASE_MAX_CONNECTIONS", "ten"),
+            ("DATABASE_BOOKING_CONNECTIONS", "501"),
+            ("DATABASE_BOOKING_CONNECTIONS", "-1"),
             ("METRICS_TOKEN", "short"),
         ] {
             let err = settings(&[bad]).unwrap_err();

@@ -245,11 +245,13 @@ async fn active_holding<C: ConnectionTrait>(
 const PG_LOCK_CALENDAR_APPOINTMENTS: i32 = 0x5643_0001;
 
 /// PostgreSQL: queues this transaction behind any other booking or move in
-/// the same calendar (a transaction-scoped advisory lock), so the check that
-/// follows sees every earlier booking committed. Without it two concurrent
-/// inserts of overlapping times can each wait on the other's exclusion check
-/// until PostgreSQL's deadlock detector (1 s) aborts one. The exclusion
-/// constraint stays the guard for writers that do not take the lock.
+/// the same calendar (a transaction-scoped advisory lock, exclusive; a
+/// booking takes it shared, see [`insert_if_free`]), so the check that
+/// follows sees every earlier booking and move committed. Without it a move
+/// and a concurrent insert of overlapping times can each wait on the other's
+/// exclusion check until PostgreSQL's deadlock detector (1 s) aborts one.
+/// The exclusion constraint stays the guard for writers that do not take
+/// the lock.
 /// SQLite: nothing to do, `BEGIN IMMEDIATE` already serializes writers.
 pub(crate) async fn hold_calendar(
     txn: &DatabaseTransaction,
@@ -394,13 +396,17 @@ impl Store {
         record: Option<&AuditEntry>,
     ) -> Result<bool, DbErr> {
         let statement = book_statement_postgres(plan, code, record);
+        // The bookings' own pool when there is one: a booking holds its
+        // connection while its commit is flushed (Backend::default_booking_pool_size).
+        let db = self.booking_db.as_ref().unwrap_or(&self.db);
         let row = if plan.limit().is_some() {
             // The statement's snapshot must see every booking committed
             // before it got the calendar's lock, or its count of the
-            // service's day could miss one: take the lock in a statement
+            // service's day could miss one: take the lock (exclusively:
+            // other limited bookings of the calendar wait) in a statement
             // of its own first (READ COMMITTED: the next statement reads a
             // new snapshot).
-            let txn = self.db.begin().await?;
+            let txn = db.begin().await?;
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT pg_advisory_xact_lock($1, hashtext($2))",
@@ -414,7 +420,7 @@ impl Store {
             txn.commit().await?;
             row
         } else {
-            self.db.query_one_raw(statement).await?
+            db.query_one_raw(statement).await?
         };
         let booked: i64 = match row {
             Some(row) => row.try_get("", "booked")?,
@@ -643,11 +649,29 @@ SELECT EXISTS (SELECT 1 FROM "appointments" WHERE "id" = ?) AS "booked""#,
 /// SQLite part of a batch's, see [`group_commit`]): insert `plan`'s row
 /// unless [`decide`]'s checks find something — an active appointment
 /// holding the time (with the same bounds as [`active_holding`]), or the
-/// idempotency key already used. On PostgreSQL the row to insert comes out
-/// of the subquery that takes the calendar's advisory lock, so no insert of
-/// this calendar runs without the lock (two inserts of overlapping times
-/// could otherwise wait on each other's exclusion check until the deadlock
-/// detector aborts one). `bench/booking.sql` runs the PostgreSQL statement
+/// idempotency key already used.
+///
+/// On PostgreSQL the row to insert comes out of the subquery that takes the
+/// calendar's advisory lock in **shared** mode, and the insert is
+/// `ON CONFLICT DO NOTHING`:
+///
+/// - Bookings of one calendar do not wait for each other. Two inserts of
+///   overlapping times cannot deadlock on each other's exclusion check:
+///   `ON CONFLICT` makes PostgreSQL insert speculatively (it checks the
+///   exclusion constraint and the unique indexes first, waiting for a
+///   conflicting insert in progress to end, and a conflict found after its
+///   own insert withdraws it instead of waiting), and a conflict means
+///   "nothing inserted", as the `NOT EXISTS` checks do. The exclusion
+///   constraint still decides: exactly one of two overlapping bookings
+///   is stored, whatever the timing.
+/// - A move or a calendar's deletion ([`hold_calendar`]) takes the same lock
+///   in exclusive mode, so it still runs alone among the calendar's
+///   bookings (a move's `UPDATE` cannot use `ON CONFLICT`).
+///
+/// It was an exclusive lock, held until the commit had been flushed: the
+/// bookings of a calendar then committed one after the other, one WAL
+/// flush each, and waited for the lock most of their time (issue 20,
+/// docs/performance.md). `bench/booking.sql` runs the PostgreSQL statement
 /// as the pgbench ceiling of a booking.
 fn insert_if_free(backend: Backend, plan: &Plan, code: &ConfirmationCode) -> Statement {
     let new = &plan.new;
@@ -693,7 +717,7 @@ fn insert_if_free(backend: Backend, plan: &Plan, code: &ConfirmationCode) -> Sta
   "updated_at", "cancelled_at", "cancel_reason", "blocked_from", "service_id", "service_name")
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, NULL, NULL,
   $22, $24, $25
-FROM (SELECT pg_advisory_xact_lock($18, hashtext($19))) AS "held"
+FROM (SELECT pg_advisory_xact_lock_shared($18, hashtext($19))) AS "held"
 WHERE NOT EXISTS (
     SELECT 1 FROM "appointments"
     WHERE "calendar_id" = $2 AND "status" <> $20
@@ -704,7 +728,8 @@ WHERE NOT EXISTS (
   AND ($26::bigint IS NULL OR (
     SELECT count(*) FROM "appointments"
     WHERE "calendar_id" = $2 AND "status" <> $20 AND "service_id" = $24
-      AND "starts_at" >= $27 AND "starts_at" < $28) < $26)"#,
+      AND "starts_at" >= $27 AND "starts_at" < $28) < $26)
+ON CONFLICT DO NOTHING"#,
             row.into_iter().chain([
                 PG_LOCK_CALENDAR_APPOINTMENTS.into(),
                 new.calendar_id.to_string().into(),

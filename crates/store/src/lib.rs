@@ -17,19 +17,22 @@
 //!
 //! - **PostgreSQL**: the exclusion constraint `appointments_no_overlap`
 //!   (`EXCLUDE USING gist (calendar_id WITH =, period WITH &&) WHERE (status <> 'cancelled')`)
-//!   is the real guard. A booking or a move first takes a transaction-scoped
-//!   advisory lock on its calendar (so concurrent bookings of one calendar
-//!   queue instead of deadlocking on each other's exclusion checks), checks
-//!   that the time is free and the idempotency key unused, then writes. A
-//!   booking does all of that in one statement, a transaction of its own
-//!   (`appointments::insert_if_free`), so the lock is held only while
-//!   PostgreSQL works; when it inserts nothing, the store reads who holds
-//!   the time to answer precisely (`Replayed`, `AlreadyBooked`,
-//!   `SlotTaken`). A writer that raced it anyway (or a check that read a
-//!   snapshot taken before the previous lock holder committed) is caught by
-//!   the constraint: SQLSTATE `23P01` (which sea-orm's `sql_err()` does not
-//!   recognise) and a unique violation of the idempotency key lead to
-//!   re-reading who holds the time, and the same answers.
+//!   is the real guard. A booking is one statement, a transaction of its
+//!   own (`appointments::insert_if_free`): it takes its calendar's
+//!   transaction-scoped advisory lock in shared mode, checks that the time
+//!   is free and the idempotency key unused, and inserts with
+//!   `ON CONFLICT DO NOTHING`, so concurrent bookings of one calendar
+//!   neither queue for each other nor deadlock on each other's exclusion
+//!   checks (PostgreSQL's speculative insertion), and a booking that
+//!   conflicts with one committed after its snapshot inserts nothing. A move
+//!   or a calendar's deletion takes the same lock in exclusive mode (it runs
+//!   alone among the calendar's bookings), checks, then writes. When a
+//!   booking inserts nothing, the store reads who holds the time to answer
+//!   precisely (`Replayed`, `AlreadyBooked`, `SlotTaken`). A writer that
+//!   raced a move anyway is caught by the constraint: SQLSTATE `23P01`
+//!   (which sea-orm's `sql_err()` does not recognise) and a unique violation
+//!   of the idempotency key lead to re-reading who holds the time, and the
+//!   same answers.
 //! - **SQLite**: the write lock is held *before* the overlap check, so the
 //!   check and the write are one serialized step, also across processes.
 //!   Every write transaction is opened with `BEGIN IMMEDIATE` (sea-orm's
@@ -102,6 +105,9 @@ const SQLITE_MAX_CONNECTIONS: u32 = 4;
 /// PostgreSQL pool size: bounds of the default (see [`Backend::default_pool_size`]).
 const PG_MIN_DEFAULT_CONNECTIONS: u32 = 4;
 const PG_MAX_DEFAULT_CONNECTIONS: u32 = 10;
+/// PostgreSQL: connections of the bookings' own pool unless told otherwise
+/// (see [`Backend::default_booking_pool_size`]).
+const PG_DEFAULT_BOOKING_CONNECTIONS: u32 = 16;
 /// A pooled connection idle at least this long is pinged before use.
 const PING_IF_IDLE_FOR: StdDuration = StdDuration::from_secs(10);
 /// How long to wait for a PostgreSQL connection before failing (so an outage
@@ -160,6 +166,27 @@ impl Backend {
         }
     }
 
+    /// How many connections bookings have of their own unless told
+    /// otherwise (0: none, they share the pool).
+    ///
+    /// PostgreSQL: 16. A booking is one short statement and a commit, and
+    /// most of its time in PostgreSQL is the wait for the commit's WAL
+    /// flush, not CPU: the bookings in flight at once share a flush, so
+    /// their rate grows with how many may be in flight, up to the clients
+    /// asking. With the 6 connections of the pool, bookings of random slots
+    /// from 16 clients waited for the flushes; 12–16 connections of their
+    /// own gave 1.7 × the bookings per second on two cores
+    /// (docs/performance.md). The other statements keep the pool, sized for
+    /// the CPU ([`Backend::default_pool_size`]). Connections are opened
+    /// when needed, not held idle.
+    /// SQLite: 0 (one writer; bookings are written in batches instead).
+    pub fn default_booking_pool_size(self) -> u32 {
+        match self {
+            Backend::Postgres => PG_DEFAULT_BOOKING_CONNECTIONS,
+            Backend::Sqlite => 0,
+        }
+    }
+
     /// The backend a connection or transaction talks to.
     pub(crate) fn of<C: ConnectionTrait>(db: &C) -> Backend {
         match db.get_database_backend() {
@@ -195,6 +222,9 @@ pub struct PoolStats {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// PostgreSQL: the bookings' own pool (see
+    /// [`Backend::default_booking_pool_size`]); `None`: bookings use `db`.
+    booking_db: Option<DatabaseConnection>,
     backend: Backend,
     /// SQLite only: serializes this process's write transactions before they
     /// ask SQLite for the write lock.
@@ -231,10 +261,48 @@ impl Store {
         database_url: &str,
         max_connections: Option<u32>,
     ) -> anyhow::Result<Store> {
+        Self::connect_with_pools(database_url, max_connections, None).await
+    }
+
+    /// [`Store::connect_with`], and on PostgreSQL a pool of at most
+    /// `booking_connections` connections for bookings (`None`: the default,
+    /// [`Backend::default_booking_pool_size`]; 0: bookings use the pool).
+    /// Ignored on SQLite.
+    pub async fn connect_with_pools(
+        database_url: &str,
+        max_connections: Option<u32>,
+        booking_connections: Option<u32>,
+    ) -> anyhow::Result<Store> {
         let backend = Backend::from_url(database_url)?;
         let max_connections = max_connections
             .unwrap_or(backend.default_pool_size())
             .max(1);
+        let db = Self::pool(database_url, backend, max_connections).await?;
+        let booking_connections = match backend {
+            Backend::Postgres => booking_connections.unwrap_or(backend.default_booking_pool_size()),
+            Backend::Sqlite => 0,
+        };
+        let booking_db = if booking_connections > 0 {
+            Some(Self::pool(database_url, backend, booking_connections).await?)
+        } else {
+            None
+        };
+        let sqlite = backend == Backend::Sqlite;
+        Ok(Store {
+            db,
+            booking_db,
+            backend,
+            write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+            bookings: sqlite.then(Arc::default),
+        })
+    }
+
+    /// One connection pool of at most `max_connections`.
+    async fn pool(
+        database_url: &str,
+        backend: Backend,
+        max_connections: u32,
+    ) -> anyhow::Result<DatabaseConnection> {
         let mut options = ConnectOptions::new(database_url.to_owned());
         // sea-orm's own `debug`-level tracing of statements stays available;
         // sqlx's per-statement `info` logs would be noise.
@@ -284,13 +352,7 @@ impl Store {
             (Backend::Postgres, DbBackend::Postgres) | (Backend::Sqlite, DbBackend::Sqlite) => {}
             (_, other) => bail!("connected to an unexpected database backend ({other:?})"),
         }
-        let sqlite = backend == Backend::Sqlite;
-        Ok(Store {
-            db,
-            backend,
-            write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
-            bookings: sqlite.then(Arc::default),
-        })
+        Ok(db)
     }
 
     /// Applies every pending migration.
@@ -341,10 +403,26 @@ impl Store {
 
     /// Closes every connection of the pool (other clones stop working too).
     pub async fn close(self) -> anyhow::Result<()> {
+        if let Some(booking_db) = self.booking_db {
+            booking_db
+                .close()
+                .await
+                .context("could not close the bookings' database connections")?;
+        }
         self.db
             .close()
             .await
             .context("could not close the database connections")
+    }
+
+    /// The most connections the bookings' own pool opens (`None`: bookings
+    /// use the pool).
+    pub fn booking_pool_max(&self) -> Option<u32> {
+        self.booking_db.as_ref().map(|db| {
+            db.get_postgres_connection_pool()
+                .options()
+                .get_max_connections()
+        })
     }
 
     /// SQLite: holds this process's writer until the guard is dropped, so
@@ -646,6 +724,7 @@ mod tests {
         sized.close().await?;
         let default = Store::connect(&test_db.url).await?;
         assert_eq!(default.pool_stats().max, 4);
+        assert_eq!(default.booking_pool_max(), None);
         default.close().await?;
         if let Some(pg) = TestDatabase::postgres("pool_size").await? {
             let sized = Store::connect_with(&pg.url, Some(3)).await?;
@@ -653,7 +732,14 @@ mod tests {
             sized.close().await?;
             let default = Store::connect(&pg.url).await?;
             assert_eq!(default.pool_stats().max, postgres);
+            assert_eq!(default.booking_pool_max(), Some(16));
             default.close().await?;
+            let shared = Store::connect_with_pools(&pg.url, Some(3), Some(0)).await?;
+            assert_eq!(shared.booking_pool_max(), None);
+            shared.close().await?;
+            let own = Store::connect_with_pools(&pg.url, None, Some(5)).await?;
+            assert_eq!(own.booking_pool_max(), Some(5));
+            own.close().await?;
             pg.drop_database().await?;
         }
         test_db.drop_database().await

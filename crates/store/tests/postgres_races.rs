@@ -5,7 +5,8 @@
 //!
 //! Each case holds a conflicting row in an open transaction, starts a booking
 //! (which passes its check, because the row is not committed, then waits in
-//! the database on that row), and commits the row.
+//! the database on that row), and commits the row. The last case checks
+//! what a booking waits for, and what it no longer waits for.
 
 use std::time::Duration as StdDuration;
 
@@ -164,6 +165,174 @@ async fn postgres_store_maps_constraint_violations() -> anyhow::Result<()> {
 
         let day = TimeRange::new(at(0, 0)?, at(23, 0)?)?;
         ensure!(store.busy(calendar, day).await?.len() == 4);
+        anyhow::Ok(())
+    }
+    .await;
+    raw.close().await?;
+    store.close().await?;
+    test_db.drop_database().await?;
+    result
+}
+
+/// An open transaction that does what a booking in progress does: hold the
+/// calendar's booking lock in shared mode (`insert_if_free`) and an
+/// uncommitted appointment at `start`.
+async fn booking_in_progress(
+    raw: &DatabaseConnection,
+    calendar: CalendarId,
+    start: DateTime<Utc>,
+) -> anyhow::Result<sea_orm::DatabaseTransaction> {
+    let txn = raw.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock_shared({}, hashtext('{calendar}'))",
+        0x5643_0001
+    ))
+    .await?;
+    txn.execute_unprepared(&raw_insert(
+        Uuid::now_v7(),
+        calendar,
+        start,
+        OTHER_PHONE,
+        None,
+    ))
+    .await?;
+    Ok(txn)
+}
+
+/// Bookings of one calendar used to queue on its lock, held until their
+/// commit was flushed: one booking at a time, one WAL flush each (issue 20).
+/// Now a booking of another time goes through while one is in progress, a
+/// move still waits for it, and an overlapping booking waits for it and is
+/// refused when it commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_bookings_of_one_calendar_do_not_queue() -> anyhow::Result<()> {
+    let Some(test_db) =
+        TestDatabase::postgres("postgres_bookings_of_one_calendar_do_not_queue").await?
+    else {
+        return Ok(());
+    };
+    // A deadlock would hang instead of being resolved by aborting one side
+    // after a second (which the store's retry would hide).
+    {
+        let admin = Database::connect(test_db.url.as_str()).await?;
+        let name = admin
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT current_database() AS name",
+            ))
+            .await?
+            .context("no current database")?
+            .try_get::<String>("", "name")?;
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{name}\" SET deadlock_timeout = '60s'"
+            ))
+            .await?;
+        admin.close().await?;
+    }
+    let store = Store::connect(&test_db.url).await?;
+    store.migrate().await?;
+    let calendar = CalendarId::new();
+    store
+        .ensure_calendar(calendar, "c", "C", "America/Chicago")
+        .await?;
+    let raw = Database::connect(test_db.url.as_str()).await?;
+
+    let result = async {
+        let moving = match store
+            .book(request(calendar, at(7, 0)?, PHONE, None)?, Duration::zero())
+            .await
+        {
+            Ok(BookOutcome::Created(a)) => a,
+            other => bail!("expected Created, got {other:?}"),
+        };
+
+        // Another time, while a booking of 9:00 is in progress: booked
+        // before that one commits.
+        let txn = booking_in_progress(&raw, calendar, at(9, 0)?).await?;
+        let other_time = tokio::time::timeout(
+            StdDuration::from_secs(20),
+            store.book(
+                request(calendar, at(14, 0)?, PHONE, None)?,
+                Duration::zero(),
+            ),
+        )
+        .await
+        .context("a booking of another time waited for the booking in progress")?;
+        ensure!(
+            matches!(other_time, Ok(BookOutcome::Created(_))),
+            "expected Created, got {other_time:?}"
+        );
+
+        // A move waits for the booking in progress (it takes the lock in
+        // exclusive mode), an overlapping booking waits for its row.
+        let move_task = {
+            let store = store.clone();
+            let range = TimeRange::starting_at(at(16, 0)?, Duration::minutes(30))?;
+            tokio::spawn(async move {
+                store
+                    .reschedule(calendar, moving.id(), range, Duration::zero(), Utc::now())
+                    .await
+            })
+        };
+        let overlapping = {
+            let store = store.clone();
+            let new = request(calendar, at(9, 15)?, PHONE, None)?;
+            tokio::spawn(async move { store.book(new, Duration::zero()).await })
+        };
+        tokio::time::sleep(StdDuration::from_millis(300)).await;
+        ensure!(
+            !move_task.is_finished(),
+            "the move did not wait for the booking in progress"
+        );
+        ensure!(
+            !overlapping.is_finished(),
+            "the overlapping booking did not wait for the booking in progress"
+        );
+        txn.commit().await?;
+        let moved = move_task.await?;
+        ensure!(moved.is_ok(), "the move failed: {moved:?}");
+        match overlapping.await? {
+            Err(StoreBookError::SlotTaken) => {}
+            other => bail!("expected SlotTaken, got {other:?}"),
+        }
+
+        // No deadlock between two inserts of overlapping times: the booking
+        // of 18:15–18:45 waits for the row of 18:00 in progress, and that
+        // transaction then inserts 18:30–19:00 (which overlaps the booking,
+        // not its own row). An insert that had placed its row before waiting
+        // (without ON CONFLICT) would now wait for each other.
+        let txn = booking_in_progress(&raw, calendar, at(18, 0)?).await?;
+        let waiting = {
+            let store = store.clone();
+            let new = request(calendar, at(18, 15)?, PHONE, None)?;
+            tokio::spawn(async move { store.book(new, Duration::zero()).await })
+        };
+        tokio::time::sleep(StdDuration::from_millis(300)).await;
+        ensure!(
+            !waiting.is_finished(),
+            "the overlapping booking did not wait for the booking in progress"
+        );
+        tokio::time::timeout(
+            StdDuration::from_secs(20),
+            txn.execute_unprepared(&raw_insert(
+                Uuid::now_v7(),
+                calendar,
+                at(18, 30)?,
+                OTHER_PHONE,
+                None,
+            )),
+        )
+        .await
+        .context("the second insert waited for the waiting booking (a deadlock)")??;
+        txn.commit().await?;
+        match waiting.await? {
+            Err(StoreBookError::SlotTaken) => {}
+            other => bail!("expected SlotTaken, got {other:?}"),
+        }
+
+        let day = TimeRange::new(at(0, 0)?, at(23, 0)?)?;
+        ensure!(store.busy(calendar, day).await?.len() == 5);
         anyhow::Ok(())
     }
     .await;
