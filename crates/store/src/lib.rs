@@ -107,7 +107,7 @@ const PG_MIN_DEFAULT_CONNECTIONS: u32 = 4;
 const PG_MAX_DEFAULT_CONNECTIONS: u32 = 10;
 /// PostgreSQL: connections of the bookings' own pool unless told otherwise
 /// (see [`Backend::default_booking_pool_size`]).
-const PG_DEFAULT_BOOKING_CONNECTIONS: u32 = 16;
+const PG_DEFAULT_BOOKING_CONNECTIONS: u32 = 0;
 /// A pooled connection idle at least this long is pinged before use.
 const PING_IF_IDLE_FOR: StdDuration = StdDuration::from_secs(10);
 /// How long to wait for a PostgreSQL connection before failing (so an outage
@@ -169,7 +169,9 @@ impl Backend {
     /// How many connections bookings have of their own unless told
     /// otherwise (0: none, they share the pool).
     ///
-    /// PostgreSQL: 16. A booking is one short statement and a commit, and
+    /// PostgreSQL: 0 for now (a booking pool of its own failed a booking
+    /// right after a database restart once in CI; 16 is the measured
+    /// setting to turn on once that is understood). A booking is one short statement and a commit, and
     /// most of its time in PostgreSQL is the wait for the commit's WAL
     /// flush, not CPU: the bookings in flight at once share a flush, so
     /// their rate grows with how many may be in flight, up to the clients
@@ -732,7 +734,7 @@ mod tests {
             sized.close().await?;
             let default = Store::connect(&pg.url).await?;
             assert_eq!(default.pool_stats().max, postgres);
-            assert_eq!(default.booking_pool_max(), Some(16));
+            assert_eq!(default.booking_pool_max(), None);
             default.close().await?;
             let shared = Store::connect_with_pools(&pg.url, Some(3), Some(0)).await?;
             assert_eq!(shared.booking_pool_max(), None);
